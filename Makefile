@@ -1,0 +1,67 @@
+# Two commands on a fresh machine with Python >= 3.10 and pip: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export MPLBACKEND := Agg
+export PYTHONHASHSEED := 0
+
+.PHONY: demo test lab figures figures-fast docs docs-test bench check-nbs notebooks pytest baselines clean help
+
+help:
+	@echo "make demo     set up .venv, sample the checkerboard with MM-SOLD, write demo_out/demo.png"
+	@echo "make test     set up .venv, check notebooks/exports, run every notebook, the figure scripts (fast),"
+	@echo "              build the docs site, then the pytest suite (incl. the browser test when chromium exists)"
+	@echo "make lab      JupyterLab on nbs/ (installs jupyterlab into .venv on first use)"
+	@echo "make figures  regenerate every figure and table in paper_figs/ (full settings; slow)"
+	@echo "make docs     build the static documentation site into _site/"
+	@echo "make bench    run the benchmark suite"
+	@echo "make baselines  install the optional PyTorch CPU extra (DDPM baseline)"
+
+$(STAMP): requirements-dev.txt setup.py settings.ini
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mmsold demo --out-dir demo_out
+
+check-nbs: $(STAMP)
+	bash tools/check_nbs.sh
+
+notebooks: $(STAMP)
+	$(BIN)/nbdev_test --n_workers 2 --timing
+
+figures-fast: $(STAMP)
+	$(BIN)/python paper_figs/make_all.py --fast
+
+figures: $(STAMP)
+	$(BIN)/python paper_figs/make_all.py
+
+docs: $(STAMP)
+	bash docs/build.sh
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+test: $(STAMP)
+	bash tools/check_nbs.sh
+	$(BIN)/nbdev_test --n_workers 2 --timing
+	$(BIN)/python paper_figs/make_all.py --fast
+	bash docs/build.sh
+	$(BIN)/python -m pytest tests -q -p no:cacheprovider
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/run.py
+
+lab: $(STAMP)
+	$(BIN)/python -m pip install -q jupyterlab
+	$(BIN)/jupyter lab --notebook-dir=nbs
+
+baselines: $(STAMP)
+	$(BIN)/python -m pip install -q torch==2.13.0
+
+clean:
+	rm -rf _proc _docs _site demo_out paper_figs/_fast .pytest_cache .hypothesis

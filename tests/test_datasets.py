@@ -1,0 +1,287 @@
+"""Tests for mmsold.datasets: toy generators, digits, validate_data, load_array, split."""
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from mmsold import datasets as ds
+from mmsold.datasets import (TOY_DATASETS, DataFileNotFoundError, load_array, load_digits_all,
+                             load_digits_class, load_toy, split, validate_data)
+
+
+# ---------------------------------------------------------------- toy sets
+@pytest.mark.parametrize("name", list(TOY_DATASETS))
+def test_toy_shape_dtype_seed(name):
+    f = TOY_DATASETS[name]
+    for n in (1, 2, 3, 257):
+        X = f(n, random_state=0)
+        assert X.shape == (n, 2) and X.dtype == np.float64 and np.isfinite(X).all()
+    assert np.array_equal(f(300, random_state=7), f(300, random_state=7))
+    assert np.array_equal(f(300, 7), load_toy(name, 300, random_state=7))
+    assert not np.allclose(f(300, random_state=7), f(300, random_state=8))
+    # stated scale: everything in about [-4.5, 4.5]^2 (noise tails allowed up to 6)
+    X = f(5000, random_state=1)
+    assert np.abs(X).max() < 6 and np.abs(X.mean(0)).max() < 0.5
+
+
+@pytest.mark.parametrize("name", list(TOY_DATASETS))
+@pytest.mark.parametrize("bad,err", [(0, ValueError), (-1, ValueError), (2.5, TypeError),
+                                     ("10", TypeError), (True, TypeError)])
+def test_toy_bad_n(name, bad, err):
+    with pytest.raises(err, match="n must be an integer"):
+        TOY_DATASETS[name](bad)
+
+
+@pytest.mark.parametrize("bad,err", [(1.0, TypeError), ("s", TypeError), (-2, ValueError)])
+def test_toy_bad_random_state(bad, err):
+    with pytest.raises(err, match="random_state"):
+        ds.checkerboard(10, random_state=bad)
+
+
+def test_checkerboard_moments_closed_form():
+    # independent computation: each coordinate uniform on [-4, 4] -> var 16/3; E[xy] = mean over the
+    # 8 black cells of the product of cell centres (computed here by enumerating the board).
+    centres = np.array([-3.0, -1.0, 1.0, 3.0])
+    exy = np.mean([centres[i] * centres[j] for i in range(4) for j in range(4) if (i + j) % 2 == 0])
+    X = ds.checkerboard(50_000, random_state=0)
+    assert np.allclose(np.cov(X.T, bias=True), [[16 / 3, exy], [exy, 16 / 3]], atol=0.15)
+
+
+def test_eight_gaussians_covariance():
+    s, R = 0.2, 2.0
+    X = ds.eight_gaussians(50_000, random_state=0, scale=s, radius=R)
+    ang = np.arange(8) * np.pi / 4
+    means = R * np.stack([np.cos(ang), np.sin(ang)], 1)
+    expected = means.T @ means / 8 + s**2 * np.eye(2)
+    assert np.allclose(np.cov(X.T, bias=True), expected, atol=0.05)
+
+
+def test_load_toy_unknown_name_lists_valid():
+    with pytest.raises(ValueError) as e:
+        load_toy("circles", 10)
+    for name in TOY_DATASETS:
+        assert name in str(e.value)
+    with pytest.raises(TypeError, match="dataset name"):
+        load_toy(3, 10)
+
+
+# ---------------------------------------------------------------- digits
+def test_digits_class_matches_sklearn():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    for digit in (0, 8):
+        X = load_digits_class(digit)
+        assert np.array_equal(X, d.data[d.target == digit].astype(float))
+    X8 = load_digits_class(8)
+    assert X8.shape[1] == 64 and (X8.std(0) == 0).sum() >= 1  # rank-deficient
+    assert np.allclose(load_digits_class(8, rescale=True) * 16, X8)
+    Xa, ya = load_digits_all()
+    assert Xa.shape == (1797, 64) and ya.shape == (1797,)
+
+
+def test_digits_subsample_and_errors():
+    a = load_digits_class(2, n=40, random_state=3)
+    assert a.shape == (40, 64) and np.array_equal(a, load_digits_class(2, n=40, random_state=3))
+    full = load_digits_class(2)
+    # every subsampled row is a row of the full class, no repeats
+    assert len({r.tobytes() for r in a}) == 40
+    assert all(any(np.array_equal(r, f) for f in full) for r in a)
+    for bad in (10, -1, 2.0, "8"):
+        with pytest.raises(ValueError, match="digit must be"):
+            load_digits_class(bad)
+    with pytest.raises(ValueError, match="exceeds"):
+        load_digits_class(2, n=10_000)
+
+
+# ---------------------------------------------------------------- validate_data
+@settings(max_examples=40, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=8),
+                  elements=st.floats(-1e6, 1e6)))
+def test_validate_accepts_finite_2d(X):
+    out = validate_data(X)
+    assert out is X  # float64 input: no copy
+    assert np.array_equal(validate_data(X.astype(np.float32)), X.astype(np.float32).astype(np.float64))
+    assert np.array_equal(validate_data(X.tolist()), X)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(2, 7), st.integers(1, 5), st.data())
+def test_validate_reports_first_nonfinite(n, d, data):
+    X = np.zeros((n, d))
+    i = data.draw(st.integers(0, n - 1))
+    j = data.draw(st.integers(0, d - 1))
+    X[i, j] = data.draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    with pytest.raises(ValueError, match=rf"non-finite.*row {i}, column {j}"):
+        validate_data(X)
+
+
+@pytest.mark.parametrize("X,err,words", [
+    (np.zeros(5), ValueError, ["2D", "(5,)", "reshape(-1, 1)"]),
+    (np.zeros((2, 3, 4)), ValueError, ["2D", "(2, 3, 4)"]),
+    (np.zeros(()), ValueError, ["2D", "0D"]),
+    (np.zeros((1, 4)), ValueError, ["1 sample", "at least 2"]),
+    (np.zeros((0, 4)), ValueError, ["0 sample", "at least 2"]),
+    (np.zeros((4, 0)), ValueError, ["no features"]),
+    ([[1.0, 2.0], [3.0]], ValueError, ["rectangular"]),
+    ([["a", "b"], ["c", "d"]], TypeError, ["non-numeric"]),
+    (np.ones((3, 2), dtype=complex), TypeError, ["complex"]),
+    (None, TypeError, ["None"]),
+])
+def test_validate_rejects(X, err, words):
+    with pytest.raises(err) as e:
+        validate_data(X)
+    for w in words:
+        assert w in str(e.value)
+
+
+def test_validate_sparse_and_min_samples():
+    import scipy.sparse as sp
+    with pytest.raises(TypeError, match="sparse"):
+        validate_data(sp.csr_matrix(np.eye(3)))
+    assert validate_data(np.zeros((1, 2)), min_samples=1).shape == (1, 2)
+    with pytest.raises(ValueError, match="need at least 5"):
+        validate_data(np.zeros((4, 2)), min_samples=5)
+    with pytest.raises(TypeError, match="min_samples"):
+        validate_data(np.zeros((4, 2)), min_samples=2.0)
+
+
+# ---------------------------------------------------------------- load_array
+@settings(max_examples=25, deadline=None)
+@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=2, max_side=6),
+                  elements=st.floats(-1e9, 1e9)),
+       st.sampled_from([".npy", ".csv", ".txt", ".tsv"]), st.booleans())
+def test_load_roundtrip(X, suffix, header):
+    with tempfile.TemporaryDirectory() as d:
+        p = Path(d) / f"data{suffix}"
+        if suffix == ".npy":
+            np.save(p, X)
+        else:
+            delim = {".csv": ",", ".tsv": "\t", ".txt": " "}[suffix]
+            hdr = delim.join(f"col{k}" for k in range(X.shape[1])) if header else ""
+            np.savetxt(p, X, delimiter=delim, header=hdr, comments="", fmt="%.17g")
+        Y = load_array(p)
+        assert Y.dtype == np.float64 and np.array_equal(Y, X)
+
+
+def test_load_explicit_skiprows_and_comments(tmp_path):
+    p = tmp_path / "x.csv"
+    p.write_text("# produced by a tool\nname,x,y\nunits,m,m\n1,2,3\n4,5,6\n")
+    assert np.array_equal(load_array(p, skiprows=3), [[1, 2, 3], [4, 5, 6]])
+    # auto-detection only skips one header line; the second text line is then reported
+    with pytest.raises(ValueError, match="line 3, column 1.*'units'"):
+        load_array(p)
+
+
+def test_load_missing_file(tmp_path):
+    p = tmp_path / "does_not_exist.csv"
+    for err in (FileNotFoundError, ValueError, DataFileNotFoundError):
+        with pytest.raises(err) as e:
+            load_array(p)
+        assert "does_not_exist.csv" in str(e.value) and "not found" in str(e.value)
+
+
+def test_load_non_numeric(tmp_path):
+    p = tmp_path / "words.csv"
+    p.write_text("x,y\n1.0,2.0\n3.0,abc\n")
+    with pytest.raises(ValueError, match=r"words.csv.*line 3, column 2: 'abc' is not a number"):
+        load_array(p)
+    q = tmp_path / "empty_field.csv"
+    q.write_text("1,2\n3,\n")
+    with pytest.raises(ValueError, match=r"line 2, column 2: empty field"):
+        load_array(q)
+    r = tmp_path / "ragged.txt"
+    r.write_text("1 2\n3 4 5\n")
+    with pytest.raises(ValueError, match=r"line 2 has 3 columns"):
+        load_array(r)
+    e = tmp_path / "empty.csv"
+    e.write_text("\n\n")
+    with pytest.raises(ValueError, match="no data"):
+        load_array(e)
+    h = tmp_path / "header_only.csv"
+    h.write_text("a,b\n")
+    with pytest.raises(ValueError, match="no data"):
+        load_array(h)
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf"])
+def test_load_nonfinite(tmp_path, bad):
+    p = tmp_path / "x.csv"
+    p.write_text(f"1,2\n3,4\n5,{bad}\n")
+    with pytest.raises(ValueError, match=r"x.csv.*non-finite.*row 2, column 1"):
+        load_array(p)
+    q = tmp_path / "x.npy"
+    A = np.ones((3, 2))
+    A[0, 0] = float(bad)
+    np.save(q, A)
+    with pytest.raises(ValueError, match=r"non-finite.*row 0, column 0"):
+        load_array(q)
+
+
+def test_load_shapes(tmp_path):
+    np.save(tmp_path / "v.npy", np.arange(4.0))
+    assert np.array_equal(load_array(tmp_path / "v.npy"), np.arange(4.0).reshape(-1, 1))  # 1D -> (n, 1)
+    (tmp_path / "v.txt").write_text("1\n2\n3\n")
+    assert load_array(tmp_path / "v.txt").shape == (3, 1)
+    np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
+    with pytest.raises(ValueError, match=r"2D.*\(2, 3, 4\)"):
+        load_array(tmp_path / "cube.npy")
+    np.save(tmp_path / "one.npy", np.zeros((1, 3)))
+    with pytest.raises(ValueError, match="1 sample.*at least 2"):
+        load_array(tmp_path / "one.npy")
+    (tmp_path / "row.csv").write_text("1,2,3\n")
+    with pytest.raises(ValueError, match="1 sample.*at least 2"):
+        load_array(tmp_path / "row.csv")
+    np.save(tmp_path / "s.npy", np.float64(3.0))
+    with pytest.raises(ValueError, match="2D"):
+        load_array(tmp_path / "s.npy")
+
+
+def test_load_refuses_pickles_and_odd_files(tmp_path):
+    import pickle
+    np.save(tmp_path / "obj.npy", np.array([[object()]], dtype=object), allow_pickle=True)
+    with pytest.raises(ValueError, match="Python objects"):
+        load_array(tmp_path / "obj.npy")
+    (tmp_path / "x.pkl").write_bytes(pickle.dumps(np.eye(2)))
+    with pytest.raises(ValueError, match="unsupported.*valid: .npy, .csv"):
+        load_array(tmp_path / "x.pkl")
+    (tmp_path / "fake.npy").write_text("1,2\n3,4\n")
+    with pytest.raises(ValueError, match="not a valid .npy"):
+        load_array(tmp_path / "fake.npy")
+    np.save(tmp_path / "str.npy", np.array([["a", "b"], ["c", "d"]]))
+    with pytest.raises(TypeError, match="dtype"):
+        load_array(tmp_path / "str.npy")
+    with pytest.raises(ValueError, match="directory"):
+        load_array(tmp_path)
+    with pytest.raises(TypeError, match="path must be"):
+        load_array(3)
+
+
+# ---------------------------------------------------------------- split
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 60), st.data())
+def test_split_partition(n, data):
+    X = np.arange(2.0 * n).reshape(n, 2)
+    k = data.draw(st.integers(1, n - 1))
+    tr, te = split(X, k, random_state=data.draw(st.integers(0, 99)))
+    assert len(te) == k and len(tr) == n - k
+    assert sorted(np.vstack([tr, te])[:, 0]) == sorted(X[:, 0])
+
+
+def test_split_errors_and_seed():
+    X = np.arange(20.0).reshape(10, 2)
+    a, b = split(X, 3, random_state=1), split(X, 3, random_state=1)
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+    assert len(split(X, 0.3, 0)[1]) == 3
+    for bad in (0, 10, 11):
+        with pytest.raises(ValueError, match="n_test"):
+            split(X, bad)
+    for bad in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match="n_test"):
+            split(X, bad)
+    with pytest.raises(ValueError, match="non-finite"):
+        split(np.array([[np.nan, 1.0], [1.0, 1.0]]), 1)

@@ -1,0 +1,137 @@
+"""MM-SOLD: exact moments at every step, reproducibility, rank deficiency, and bad input."""
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mmsold.datasets import checkerboard, load_digits_class
+from mmsold.sampler import MMSOLD, NonFiniteParticlesError
+
+
+@st.composite
+def data_and_particles(draw):
+    d = draw(st.integers(1, 10))
+    r = draw(st.integers(1, d))                     # rank of the data's covariance
+    N = draw(st.integers(max(2, r + 1), 60))
+    P = draw(st.integers(r + 1, r + 25))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, r)) @ rng.normal(size=(r, d)) * rng.uniform(0.2, 5) + rng.normal(size=d) * 3
+    return X, P, seed
+
+
+@given(data_and_particles(), st.sampled_from(["lm", "em"]), st.sampled_from([None, 3]), st.booleans())
+def test_exact_moments_at_every_step(case, integrator, K, init_data):
+    X, P, seed = case
+    est = MMSOLD(delta=0.3, sigma=0.2, n_steps=15, n_neighbors=K, n_noise=2, integrator=integrator,
+                 init="data" if init_data else "gaussian", random_state=seed).fit(X)
+    Z, tr = est.sample(P, return_trace=True)
+    assert Z.shape == (P, X.shape[1]) and np.isfinite(Z).all()
+    assert tr["mean_error"].max() <= 1e-10 and tr["cov_error"].max() <= 1e-10
+    # independent recomputation of the returned cloud's moments
+    scale = np.sqrt(np.linalg.eigvalsh(est.covariance_)[-1])
+    assert np.abs(Z.mean(0) - X.mean(0)).max() <= 1e-10 * scale
+    C = np.cov(Z.T, bias=True).reshape(X.shape[1], -1); S = np.cov(X.T, bias=True).reshape(X.shape[1], -1)
+    assert np.linalg.norm(C - S) <= 1e-10 * np.linalg.norm(S)
+    # particles stay in the data's affine hull
+    Lp = np.linalg.pinv(est.factor_)
+    np.testing.assert_allclose((Z - est.mean_) @ Lp.T @ est.factor_.T, Z - est.mean_, atol=1e-9 * (1 + scale))
+
+
+def test_same_seed_same_output_and_different_seed_differs():
+    X = checkerboard(300, random_state=0)
+    kw = dict(delta=0.3, sigma=0.3, n_steps=30, n_neighbors=8, n_noise=2)
+    a = MMSOLD(**kw, random_state=4).fit(X).sample(100)
+    b = MMSOLD(**kw, random_state=4).fit(X).sample(100)
+    c = MMSOLD(**kw).fit(X).sample(100, random_state=4)
+    d = MMSOLD(**kw, random_state=5).fit(X).sample(100)
+    np.testing.assert_array_equal(a, b); np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(a, d)
+
+
+def test_digit_eight_never_varying_pixels_stay_fixed():
+    X = load_digits_class(8)
+    const = X.std(0) == 0
+    assert const.sum() > 0
+    est = MMSOLD(delta=2.0, sigma=1.0, n_steps=20, n_neighbors=20, random_state=0).fit(X)
+    Z, tr = est.sample(200, return_trace=True)
+    assert est.rank_ <= 64 - const.sum()
+    np.testing.assert_allclose(Z[:, const], np.broadcast_to(X[0, const], (200, const.sum())), atol=1e-9)
+    assert tr["cov_error"].max() <= 1e-10 and tr["mean_error"].max() <= 1e-10
+
+
+def test_naive_sold_has_no_moment_control_but_same_interface():
+    X = checkerboard(400, random_state=1)
+    Z = MMSOLD(delta=0.3, sigma=0.3, n_steps=50, n_neighbors=8, moment_match=False, random_state=0).fit(X).sample(3)
+    assert Z.shape == (3, 2)          # fewer particles than rank + 1 is fine without the constraint
+
+
+def test_quadrature_smoothing_is_deterministic_given_seed_and_matches_moments():
+    X = checkerboard(200, random_state=2)
+    est = MMSOLD(delta=0.3, sigma=0.4, n_steps=10, n_neighbors=None, smoothing="quadrature", n_quad=4,
+                 random_state=0).fit(X)
+    Z, tr = est.sample(50, return_trace=True)
+    assert tr["cov_error"].max() <= 1e-10
+
+
+X_OK = np.random.default_rng(0).normal(size=(30, 2))
+
+
+@pytest.mark.parametrize("kwargs, exc, msg", [
+    (dict(delta=0.0), ValueError, "delta must be > 0"),
+    (dict(delta=-1.0), ValueError, "delta must be > 0"),
+    (dict(sigma=-0.1), ValueError, "sigma must be >= 0"),
+    (dict(step_size=0.0), ValueError, "step_size must be > 0"),
+    (dict(step_size="big"), TypeError, "step_size must be a positive number"),
+    (dict(n_steps=0), ValueError, "n_steps must be >= 1"),
+    (dict(n_steps=2.5), TypeError, "n_steps must be an integer"),
+    (dict(n_neighbors=0), ValueError, "n_neighbors must be >= 1"),
+    (dict(n_noise=0), ValueError, "n_noise must be >= 1"),
+    (dict(integrator="rk4"), ValueError, "integrator must be one of"),
+    (dict(smoothing="exact"), ValueError, "smoothing must be one of"),
+    (dict(init="zeros"), ValueError, "init must be one of"),
+    (dict(moment_match="yes"), TypeError, "moment_match must be True or False"),
+])
+def test_bad_parameters_rejected_at_fit(kwargs, exc, msg):
+    with pytest.raises(exc, match=msg):
+        MMSOLD(**kwargs).fit(X_OK)
+
+
+@pytest.mark.parametrize("X, exc, msg", [
+    (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 1.0]]), ValueError, "non-finite"),
+    (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 1.0]]), ValueError, "non-finite"),
+    (np.arange(5.0), ValueError, "2D"),
+    (np.zeros((3, 2, 2)), ValueError, "2D"),
+    (np.array([[1.0, 2.0]]), ValueError, "at least 2"),
+    (np.array([["a", "b"], ["c", "d"]]), TypeError, "non-numeric"),
+    (np.ones((5, 2)), ValueError, "zero covariance"),
+])
+def test_bad_data_rejected_at_fit(X, exc, msg):
+    with pytest.raises(exc, match=msg):
+        MMSOLD().fit(X)
+
+
+def test_sample_checks():
+    with pytest.raises(ValueError, match="not fitted"):
+        MMSOLD().sample(10)
+    est = MMSOLD(n_steps=2).fit(X_OK)
+    with pytest.raises(ValueError, match=r"rank\(Sigma\*\) \+ 1 = 3"):
+        est.sample(2)
+    with pytest.raises(TypeError, match="n_samples must be an integer"):
+        est.sample(10.0)
+    with pytest.raises(ValueError, match="smoothing='quadrature' needs d <= 3"):
+        MMSOLD(smoothing="quadrature").fit(np.random.default_rng(0).normal(size=(20, 5)))
+
+
+def test_step_size_above_bound_warns_and_divergence_stops_with_named_bound():
+    X = checkerboard(300, random_state=0)
+    with pytest.warns(RuntimeWarning, match="stability bound"):
+        est = MMSOLD(delta=0.05, sigma=0.0, step_size=1.0, n_steps=300, n_neighbors=4, moment_match=False,
+                     random_state=0).fit(X)
+    with pytest.raises(NonFiniteParticlesError, match=r"step_size=1 .*stability bound"):
+        est.sample(50)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the default step size never warns
+        MMSOLD(delta=0.05).fit(X)

@@ -21,7 +21,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mmsold.kinetic import KineticMMSOLD
-from mmsold.latent import DigitFeatures, PCALatent, class_images, digit_splits, evaluate_images, sample_images
+from mmsold.latent import (DigitFeatures, PCALatent, class_images, digit_splits, evaluate_images, langevin_steps,
+                           sample_images)
 from mmsold.sampler import MMSOLD
 
 HERE = Path(__file__).resolve().parent
@@ -36,9 +37,10 @@ def main(fast=False):
     d, s = sel["delta"], sel["sigma"]
     Ps = [60, 120] if fast else [250, 500, 1000, 2000]
     Ns = [52, 104] if fast else [26, 52, 78, 104]
-    P_fixed, T, seeds = (60, 30, [0]) if fast else (500, 300, [0, 1, 2])
+    P_fixed, seeds = (60, [0]) if fast else (500, [0, 1, 2])
     S = digit_splits(random_state=0)
     Xtr, Xte = class_images(S, 8, "train"), class_images(S, 8, "test")
+    T = 30 if fast else langevin_steps(d, PCALatent().fit_transform(Xtr), time=8.0)
     feat = DigitFeatures().fit(S["X"][S["train"]], S["y"][S["train"]])
     makers = {"MM-SOLD": lambda: MMSOLD(delta=d, sigma=s, n_steps=T, n_neighbors=50, n_noise=4),
               "kinetic MM-SOLD": lambda: KineticMMSOLD(delta=d, sigma=s, n_steps=T, n_neighbors=50, n_noise=4)}

@@ -23,7 +23,7 @@ import numpy as np
 from mmsold.cfdm import SigmaCFDM
 from mmsold.ddpm import HAS_TORCH
 from mmsold.kinetic import KineticMMSOLD
-from mmsold.latent import (DigitFeatures, PCALatent, class_images, digit_splits, evaluate_images,
+from mmsold.latent import (DigitFeatures, PCALatent, class_images, digit_splits, evaluate_images, langevin_steps,
                            nearest_training_pairs, plot_image_grid, sample_images)
 from mmsold.sampler import MMSOLD
 
@@ -53,9 +53,10 @@ def main(fast=False):
     tic = time.perf_counter()
     out = Path(tempfile.mkdtemp(prefix="fig3_")) if fast else HERE
     sel = selected()
-    P, T, seeds = (100, 40, [0]) if fast else (500, 500, [0, 1, 2])
+    P, seeds = (100, [0]) if fast else (500, [0, 1, 2])
     S = digit_splits(random_state=0)
     Xtr, Xva, Xte = (class_images(S, 8, p) for p in ("train", "val", "test"))
+    T = 40 if fast else langevin_steps(sel["delta"], PCALatent().fit_transform(Xtr), time=8.0)
     feat = DigitFeatures().fit(S["X"][S["train"]], S["y"][S["train"]])
     acc = feat.score(S["X"][S["test"]], S["y"][S["test"]])
     rows, first = {}, {}

@@ -22,7 +22,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 from mmsold.cfdm import SigmaCFDM
-from mmsold.latent import DigitFeatures, PCALatent, class_images, digit_splits, evaluate_images, sample_images
+from mmsold.latent import (DigitFeatures, PCALatent, class_images, digit_splits, evaluate_images, langevin_steps,
+                           sample_images)
 from mmsold.sampler import MMSOLD
 
 HERE = Path(__file__).resolve().parent
@@ -35,10 +36,12 @@ def main(fast=False):
     deltas = [0.5, 1.0] if fast else [0.25, 0.5, 1.0, 2.0]
     sigmas = [0.0, 1.0] if fast else [0.0, 0.5, 0.75, 1.0, 2.0]
     seeds = [0] if fast else [0, 1]
-    P, T, T_cfdm = (100, 40, 20) if fast else (200, 300, 100)
+    P, t_total, T_cfdm = (100, 0.5, 20) if fast else (200, 8.0, 100)
     S = digit_splits(random_state=0)
     Xtr, Xva = class_images(S, 8, "train"), class_images(S, 8, "val")
     feat = DigitFeatures().fit(S["X"][S["train"]], S["y"][S["train"]])
+    # same integration time h T for every delta (the default step h scales like delta^2)
+    Ts = [langevin_steps(d, PCALatent().fit_transform(Xtr), time=t_total, minimum=20 if fast else 100) for d in deltas]
     keys = ("kid_feat", "precision", "recall", "mem_share")
     mm = {k: np.zeros((len(deltas), len(sigmas))) for k in keys}
     cf = {k: np.zeros(len(sigmas)) for k in keys}
@@ -51,7 +54,7 @@ def main(fast=False):
                 cf[k][j] += r[k] / len(seeds)
         for i, d in enumerate(deltas):
             for seed in seeds:
-                imgs, _ = sample_images(MMSOLD(delta=d, sigma=s, n_steps=T, n_neighbors=50, n_noise=4), Xtr, P,
+                imgs, _ = sample_images(MMSOLD(delta=d, sigma=s, n_steps=Ts[i], n_neighbors=50, n_noise=4), Xtr, P,
                                         latent=PCALatent(), random_state=seed)
                 r = evaluate_images(imgs, Xtr, Xva, feat, random_state=seed)
                 for k in keys:
@@ -69,7 +72,8 @@ def main(fast=False):
         ax.set_xticks(range(len(sigmas)), [str(s) for s in sigmas]); ax.set_yticks(range(len(deltas)), [str(d) for d in deltas])
         ax.set_xlabel("sigma"); ax.set_ylabel("delta"); ax.set_title(f"{name}: MM-SOLD - sigma-CFDM", fontsize=9)
         fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.suptitle(f"digit 8, PCA latent (k=23, alpha=1/2), validation images; P={P}, T={T}, seeds={len(seeds)}; blue = MM-SOLD better",
+    fig.suptitle(f"digit 8, PCA latent (k=23, alpha=1/2), validation images; P={P}, h T={t_total} (T={Ts}), seeds={len(seeds)}; "
+                 "blue = MM-SOLD better",
                  fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "fig6_digits_heatmap.png", dpi=130)
@@ -80,7 +84,7 @@ def main(fast=False):
     sel = {"delta": deltas[i], "sigma": sigmas[j], "cfdm_sigma": sigmas[int(np.argmin(ok_cf))],
            "criterion": f"lowest validation KID (classifier features), mean over seeds, among cells with "
                         f"memorisation share <= {MAX_MEM}",
-           "grid": {"deltas": deltas, "sigmas": sigmas, "seeds": seeds, "P": P, "T": T,
+           "grid": {"deltas": deltas, "sigmas": sigmas, "seeds": seeds, "P": P, "T": dict(zip(map(str, deltas), Ts)), "time": t_total,
                     "mmsold": {k: v.tolist() for k, v in mm.items()}, "cfdm": {k: v.tolist() for k, v in cf.items()}}}
     (out / "fig6_selected.json").write_text(json.dumps(sel, indent=1))
     print(f"selected: MM-SOLD delta={sel['delta']}, sigma={sel['sigma']}; sigma-CFDM sigma={sel['cfdm_sigma']}")

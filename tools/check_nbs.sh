@@ -18,3 +18,4 @@ if ! diff -r "$top/nbs" "$tmp/nbs" >"$tmp/clean.diff"; then
   diff -rq "$top/nbs" "$tmp/nbs" | head -n 20; exit 1
 fi
 echo "check-nbs: mmsold/ matches the notebooks; notebooks are clean"
+"$bin/python" "$top/tools/make_readme.py" --check

@@ -36,6 +36,7 @@ exclude_patterns = ["**/.ipynb_checkpoints", "_build"]
 templates_path = []
 html_static_path = ["_static"]
 html_css_files = ["mmsold.css"]
+html_js_files = ["search-math.js"]  # typeset the math in search-result snippets
 
 # ----------------------------------------------------------------------------- notebooks (myst-nb)
 nb_execution_mode = "off"  # executed (and cached) by prepare_site.py, which fails loudly by name

@@ -18,28 +18,13 @@ __all__ = ['TOY_DATASETS', 'LOADABLE_SUFFIXES', 'checkerboard', 'two_spirals', '
            'load_array', 'split']
 
 # %% ../nbs/00_datasets.ipynb #7a3f43c6
-def _rng(random_state) -> np.random.Generator:
-    "Normalise `random_state` (int >= 0, None or `np.random.Generator`) to a Generator."
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if random_state is None:
-        return np.random.default_rng()
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise ValueError(f"random_state must be a non-negative integer, None or a numpy Generator; got {random_state}")
-        return np.random.default_rng(int(random_state))
-    raise TypeError(
-        "random_state must be an int, None or a numpy.random.Generator; "
-        f"got {type(random_state).__name__}")
+from .potential import as_generator as _rng  # the project-wide seed normaliser
+from .potential import check_positive_int
 
 
 def _check_n(n, name: str = "n", minimum: int = 1) -> int:
     "Check that `n` is an integer >= `minimum` (bools and floats are refused) and return it as int."
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}; got {n!r} of type {type(n).__name__}")
-    if n < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {n}")
-    return int(n)
+    return check_positive_int(name, n, minimum)
 
 # %% ../nbs/00_datasets.ipynb #ce25ad17
 def checkerboard(n: int, random_state=None) -> np.ndarray:

@@ -99,7 +99,7 @@ class MMSOLD:
     neighbor_search : str
         How the K nearest training points of each perturbed particle are found (when K < N); one of
         `mmsold.neighbors.SEARCHES`. "auto" (default) is exact and fastest by dimension: cell lists
-        (d <= 3), a k-d tree (d <= 12), chunked BLAS brute force (above). Also exact: "kdtree",
+        (d <= 2), a k-d tree (d <= 12), chunked BLAS brute force (above). Also exact: "kdtree",
         "grid", "brute", "verlet" (per-particle neighbour lists with a certified refresh rule),
         "reference" (the plain k-d tree). Approximate: "candidates" (Verlet lists without the exact
         fallback), "brute32" (float32 products, float64 re-ranking), "faiss" (IVF index; needs faiss-cpu).

@@ -92,3 +92,21 @@ def test_training_reduces_loss_learns_scale_and_is_reproducible():
     m2 = DDPM(hidden=32, n_layers=2, n_iter=400, n_sample_steps=50, random_state=0).fit(X)
     assert np.array_equal(m.loss_, m2.loss_)
     assert np.array_equal(Z, m2.sample(2000, random_state=1))
+
+
+def test_clip_is_noop_inside_and_bounds_the_final_prediction():
+    rng = np.random.default_rng(3)
+    abar = linear_beta_schedule(1000)
+    x, eps = rng.standard_normal((50, 2)), rng.standard_normal((50, 2))
+    assert np.allclose(ddim_step(x, eps, abar[10], abar[5], clip=1e6), ddim_step(x, eps, abar[10], abar[5]))
+    out = ddim_step(x * 10, eps, abar[500], 1.0, clip=2.0)   # last step returns the clipped x0
+    x0 = (x * 10 - np.sqrt(1 - abar[500]) * eps) / np.sqrt(abar[500])
+    assert np.allclose(out, np.clip(x0, -2, 2))
+
+
+def test_toy_data_lie_inside_the_default_clip():
+    from mmsold.datasets import TOY_DATASETS
+    for name, f in TOY_DATASETS.items():
+        X = f(5000, random_state=0)
+        Xs = (X - X.mean(0)) / X.std(0)
+        assert np.abs(Xs).max() < DDPM().clip_x0, name

@@ -200,6 +200,19 @@ def _check_search(ctx, base, term, screens_dir, timeout_ms) -> list[str]:
                              ".map(li => li.textContent.trim().slice(0, 100))")
         if not hits:
             out.append(f"search.html: no results for {term!r}")
+        else:  # snippets are fetched after the summary line; then typeset by _static/search-math.js
+            try:
+                page.wait_for_function(
+                    "() => { const n = document.querySelectorAll('#search-results ul.search li').length;"
+                    " return document.querySelectorAll('#search-results li p.context').length >= n; }",
+                    timeout=10000)
+            except Exception:
+                out.append("search.html: result snippets did not all load")
+            page.wait_for_timeout(100)
+            page.evaluate("async () => { if (window.MathJax && MathJax.startup) await MathJax.startup.promise; }")
+            raw = sorted(set(m.group(0)[:60] for m in RAW_TEX.finditer(page.evaluate(_JS_VISIBLE_TEXT))))
+            if raw:
+                out.append(f"search.html: raw TeX in the visible text: {raw[:5]}")
         if screens_dir is not None:
             page.screenshot(path=str(Path(screens_dir) / f"search_{term}.png"), full_page=False)
     except Exception as e:

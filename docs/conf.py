@@ -71,11 +71,14 @@ from docstrings import process_docstring  # noqa: E402  (markdown-ish docstrings
 def setup(app):
     # priority < 500 so the rewrite happens before napoleon parses numpy sections
     app.connect("autodoc-process-docstring", process_docstring, priority=400)
+    # load MathJax on every page, not only pages with math: search-result snippets carry math too
+    app.set_html_assets_policy("always")
 
 
 # ----------------------------------------------------------------------------- HTML
 html_theme = "sphinx_book_theme"
 html_title = project
+html_favicon = "_static/favicon.svg"  # a local icon, so the browser does not ask for /favicon.ico
 html_last_updated_fmt = None
 html_copy_source = True
 html_show_sourcelink = False

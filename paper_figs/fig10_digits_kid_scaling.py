@@ -7,11 +7,10 @@ same number T of score evaluations. Left: all 104 training 8s, P varies (P may e
 training images). Right: P = 500, random training subsets of size n (a new subset per seed).
 
     python paper_figs/fig10_digits_kid_scaling.py          # full: fig10_digits_kid_scaling.png + .json
-    python paper_figs/fig10_digits_kid_scaling.py --fast   # small settings, temp dir
+    python paper_figs/fig10_digits_kid_scaling.py --fast   # small settings, writes to paper_figs/_fast/
 """
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,8 @@ DEFAULTS = {"delta": 0.5, "sigma": 1.0}
 
 def main(fast=False):
     tic = time.perf_counter()
-    out = Path(tempfile.mkdtemp(prefix="fig10_")) if fast else HERE
+    out = HERE / "_fast" if fast else HERE   # _fast/ is git-ignored
+    out.mkdir(exist_ok=True)
     f = HERE / "fig6_selected.json"
     sel = json.loads(f.read_text()) if f.exists() else dict(DEFAULTS)
     d, s = sel["delta"], sel["sigma"]
@@ -84,5 +84,5 @@ def main(fast=False):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", action="store_true", help="small settings, temp output (used by make test)")
+    ap.add_argument("--fast", action="store_true", help="small settings, output to paper_figs/_fast/ (used by make test)")
     main(**vars(ap.parse_args()))

@@ -7,11 +7,10 @@ validation images by fig6_delta_sigma_heatmap.py); naive SOLD and kinetic MM-SOL
 sampling seeds, plus the mean over seeds of KID's own spread over subsets.
 
     python paper_figs/fig3_digits_samples.py          # full: fig3_digits_grids.png, fig3_digits_nearest.png, fig3_digits_numbers.{json,md}
-    python paper_figs/fig3_digits_samples.py --fast   # small settings, temp dir
+    python paper_figs/fig3_digits_samples.py --fast   # small settings, writes to paper_figs/_fast/
 """
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -51,7 +50,8 @@ def samplers(sel, T, fast):
 
 def main(fast=False):
     tic = time.perf_counter()
-    out = Path(tempfile.mkdtemp(prefix="fig3_")) if fast else HERE
+    out = HERE / "_fast" if fast else HERE   # _fast/ is git-ignored
+    out.mkdir(exist_ok=True)
     sel = selected()
     P, seeds = (100, [0]) if fast else (500, [0, 1, 2])
     S = digit_splits(random_state=0)
@@ -121,5 +121,5 @@ def main(fast=False):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", action="store_true", help="small settings, temp output (used by make test)")
+    ap.add_argument("--fast", action="store_true", help="small settings, output to paper_figs/_fast/ (used by make test)")
     main(**vars(ap.parse_args()))

@@ -5,10 +5,9 @@ P = 200 particles after T steps, T chosen so that h T = 8 (h = MM-SOLD's default
 memorised samples (nearest training image closer than 1/3 of the second nearest).
 
     python paper_figs/fig5_digits_bandwidths.py          # full: fig5_digits_bandwidths.png
-    python paper_figs/fig5_digits_bandwidths.py --fast   # 2 x 2 panels, temp dir
+    python paper_figs/fig5_digits_bandwidths.py --fast   # 2 x 2 panels, writes to paper_figs/_fast/
 """
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +25,8 @@ HERE = Path(__file__).resolve().parent
 
 def main(fast=False):
     tic = time.perf_counter()
-    out = Path(tempfile.mkdtemp(prefix="fig5_")) if fast else HERE
+    out = HERE / "_fast" if fast else HERE   # _fast/ is git-ignored
+    out.mkdir(exist_ok=True)
     deltas = [0.25, 2.0] if fast else [0.25, 0.5, 1.0, 2.0]
     sigmas = [0.0, 1.0] if fast else [0.0, 0.5, 1.0, 2.0]
     P, t_total = (40, 0.5) if fast else (200, 8.0)
@@ -49,5 +49,5 @@ def main(fast=False):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", action="store_true", help="small settings, temp output (used by make test)")
+    ap.add_argument("--fast", action="store_true", help="small settings, output to paper_figs/_fast/ (used by make test)")
     main(**vars(ap.parse_args()))

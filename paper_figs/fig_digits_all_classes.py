@@ -7,11 +7,10 @@ images: KID in classifier features (mean over seeds, spread over subsets), the s
 classifier assigns to class c, and the memorisation share next to the test images' own share.
 
     python paper_figs/fig_digits_all_classes.py          # full: fig_digits_all_classes.png + .json
-    python paper_figs/fig_digits_all_classes.py --fast   # fewer particles/steps, temp dir
+    python paper_figs/fig_digits_all_classes.py --fast   # fewer particles/steps, writes to paper_figs/_fast/
 """
 import argparse
 import json
-import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +29,8 @@ DEFAULTS = {"delta": 0.5, "sigma": 1.0}
 
 def main(fast=False):
     tic = time.perf_counter()
-    out = Path(tempfile.mkdtemp(prefix="figall_")) if fast else HERE
+    out = HERE / "_fast" if fast else HERE   # _fast/ is git-ignored
+    out.mkdir(exist_ok=True)
     f = HERE / "fig6_selected.json"
     sel = json.loads(f.read_text()) if f.exists() else dict(DEFAULTS)
     d, s = sel["delta"], sel["sigma"]
@@ -77,5 +77,5 @@ def main(fast=False):
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--fast", action="store_true", help="small settings, temp output (used by make test)")
+    ap.add_argument("--fast", action="store_true", help="small settings, output to paper_figs/_fast/ (used by make test)")
     main(**vars(ap.parse_args()))

@@ -23,7 +23,8 @@
     box.querySelectorAll("p.context:not([data-math-done])").forEach(function (p) {
       p.setAttribute("data-math-done", "1");
       if (!/\\[()[\]]/.test(p.textContent)) { return; }
-      p.textContent = balance(p.textContent);
+      const balanced = balance(p.textContent);
+      if (balanced !== p.textContent) { p.textContent = balanced; }  // else keep the highlighting
       p.classList.add("mathjax_process");
       fresh.push(p);
     });

@@ -230,6 +230,9 @@ def execute_all(nbs: list[Path], root: Path, build: Path, jobs: int, timeout: in
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    # figures must reach the outputs: the inline backend, even when the caller (e.g. the Makefile)
+    # exports MPLBACKEND=Agg for headless runs
+    os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
     failures = []
     t0 = time.time()
     with cf.ProcessPoolExecutor(max_workers=max(1, min(jobs, len(todo)))) as pool:

@@ -3,7 +3,7 @@ pi_MM (the tilt, solved on a grid) and pi_naive, in 1D and 2D, for P in {10, 30,
 
 Usage:  python paper_figs/fig_meanfield.py [--fast] [--out DIR]
 Writes  DIR/fig_meanfield.png and DIR/meanfield.json; DIR defaults to paper_figs/ (full settings, about
-4 minutes on one core) or paper_figs/_fast/ with --fast (about 20 s).
+2.5 minutes on one core) or paper_figs/_fast/ with --fast (about 20 s).
 Everything is seeded; the same command gives the same numbers.
 """
 from __future__ import annotations
@@ -28,7 +28,7 @@ from mmsold.meanfield import (bimodal_1d, fit_rate, mean_field_study_1d, mean_fi
 
 P_VALUES = (10, 30, 100, 300, 1000)
 FULL = dict(horizon=(100.0, 50.0), particles_per_step=1000, block_time=10.0,
-            h2=dict(horizon=20.0, burn_in=3.0, particles_per_step=1000, n_grid=161, n_directions=64))
+            h2=dict(horizon=20.0, burn_in=3.0, particles_per_step=1000, n_grid=321, n_directions=64))
 FAST = dict(horizon=(10.0, 3.0), particles_per_step=300, block_time=None,
             h2=dict(horizon=3.0, burn_in=2.0, particles_per_step=300, n_grid=121, n_directions=32))
 
@@ -102,22 +102,26 @@ def figure(s1, s2, path):
     for h, m in zip(hs, ("o", "s")):
         rr = [r for r in s1["rows"] if r["h"] == h]
         P = [r["P"] for r in rr]
-        a.loglog(P, [r["w1_mm"] for r in rr], m + "-", label=rf"$W_1$(marginal, $\pi_{{MM}}$), h={h:.4f}")
-        a.loglog(P, [r["w1_naive"] for r in rr], m + "--", label=rf"$W_1$(marginal, $\pi_{{naive}}$), h={h:.4f}")
+        a.loglog(P, [r["w1_mm"] for r in rr], m + "-", label=rf"$W_1$ to $\pi_{{MM}}$, h={h:.4f}")
+        a.loglog(P, [r["w1_naive"] for r in rr], m + "--", label=rf"$W_1$ to $\pi_{{naive}}$, h={h:.4f}")
         c2 = np.array([r["cramer2_mm"] for r in rr])
         ok = c2 > 0  # the debiased estimate can be negative when the true value is below the noise
         a.loglog(np.array(P)[ok], np.sqrt(c2[ok]), m + ":", alpha=0.6,
-                 label=f"sqrt(debiased Cramér$^2$) to $\\pi_{{MM}}$, h={h:.4f} (positive values)")
+                 label=f"debiased Cramér to $\\pi_{{MM}}$, h={h:.4f}")
     a.axhline(0.25 * s1["w1_naive_mm"], color="k", lw=0.8, ls=":", label=r"$W_1(\pi_{naive},\pi_{MM})\,/\,4$")
     Pg = np.array([10, 1000])
     a.loglog(Pg, 0.2 / Pg, color="0.6", lw=0.8, label="slope -1")
-    a.set_xlabel("P"); a.set_title("1D distances"); a.legend(fontsize=6)
+    a.set_ylim(1e-4, 60)
+    a.set_xlabel("P"); a.set_title("1D distances"); a.legend(fontsize=6.5, ncol=2, loc="upper right")
     a = ax[1, 0]
     for h, m in zip(hs, ("o", "s")):
         rr = [r for r in s1["rows"] if r["h"] == h]
         a.errorbar([r["P"] for r in rr], [r["Lam"] for r in rr], [r["Lam_se"] for r in rr], marker=m, capsize=2,
                    label=rf"time-averaged $\Lambda_t$, h={h:.4f}")
-    a.axhline(s1["Lam"], color="k", lw=0.8, label=r"solved $\Lambda$")
+    a.axhline(s1["Lam"], color="k", lw=0.8, label=r"solved $\Lambda$ (grid Newton)")
+    A = np.c_[np.ones(len(s1["rows"])), [1.0 / r["P"] for r in s1["rows"]], [r["h"] for r in s1["rows"]]]
+    lam_inf = np.linalg.lstsq(A, [r["Lam"] for r in s1["rows"]], rcond=None)[0][0]
+    a.axhline(lam_inf, color="C3", lw=0.8, ls="--", label=r"fit $\Lambda_\infty + a/P + b h$: $\Lambda_\infty$")
     a.set_xscale("log"); a.set_xlabel("P"); a.set_title(r"1D: constraint multiplier $\Lambda$"); a.legend(fontsize=8)
     a = ax[1, 1]
     rr = s2["rows"]

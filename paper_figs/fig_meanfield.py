@@ -136,6 +136,33 @@ def figure(s1, s2, path):
     plt.close(fig)
 
 
+def write_markdown(res, path):
+    "The README table: distances of the long-run one-particle marginal to pi_MM and pi_naive against P."
+    o, t = res["one_d"], res["two_d"]
+    lines = [f"1D: {o['data']}, delta = {o['delta']}, sigma = {o['sigma']}; solved lambda = {o['solved_lam']:.4f}, "
+             f"Lambda = {o['solved_Lam']:.4f}; W1(pi_naive, pi_MM) = {o['w1_naive_mm']:.4f}.", "",
+             "| h | P | W1 to pi_MM | W1 to pi_naive | time-averaged Lambda_t |", "|---|---|---|---|---|"]
+    for r in o["rows"]:
+        lines.append(f"| {r['h']:.4f} | {r['P']} | {r['w1_mm']:.4f} | {r['w1_naive']:.4f} | {r['Lam']:.4f} +- {r['Lam_se']:.4f} |")
+    rates = ", ".join(f"h = {h}: {v:.2f} (P = 10-100), {o['w1_rate_all_P'][h]:.2f} (all P)"
+                      for h, v in o["w1_rate_P_10_30_100"].items())
+    acc = ", ".join(f"{h}: {a['w1_P300_over_w1_naive_mm']:.4f}" for h, a in o["acceptance"].items())
+    ex = o["Lam_extrapolation"]
+    lines += ["", f"Fitted log-log rates of W1 to pi_MM in P: {rates}. W1 at P = 300 over W1(pi_naive, pi_MM): {acc} "
+              f"(the issue asks for at most 0.25). Below P of about 100 the distance falls like 1/P; beyond, it sits on a "
+              f"floor set by the step size and Monte Carlo error, so it is not monotone. Fit Lambda(P, h) = Lambda_inf + a/P + b h: "
+              f"Lambda_inf = {ex['Lam_inf']:.5f} against the solved {ex['solved_Lam']:.5f}.", "",
+              f"2D: {t['data']}, delta = {t['delta']}, sigma = {t['sigma']}, h = {t['step_size']:.4f}; "
+              f"SW1(pi_naive, pi_MM) = {t['sw1_naive_mm']:.4f}.", "",
+              "| P | SW1 to pi_MM | SW1 to pi_naive | multiplier error (Frobenius norm of Lambda_P - Lambda) |", "|---|---|---|---|"]
+    for r in t["rows"]:
+        lines.append(f"| {r['P']} | {r['sw1_mm']:.4f} | {r['sw1_naive']:.4f} | {r['Lam_err']:.4f} |")
+    tm = res.get("timing", {})
+    lines += ["", f"Run time: {sum(v for v in tm.values() if isinstance(v, (int, float))):.0f} s "
+              "(`python paper_figs/fig_meanfield.py`)."]
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--fast", action="store_true", help="short runs (< ~40 s) for make test")
@@ -149,6 +176,7 @@ def main(argv=None):
     res = summarise(s1, s2, timing, args.fast)
     (out / "meanfield.json").write_text(json.dumps(res, indent=1))
     figure(s1, s2, out / "fig_meanfield.png")
+    write_markdown(res, out / "meanfield.md")
     o = res["one_d"]
     print(f"1D: W1(naive, MM) = {o['w1_naive_mm']:.4f}; solved lam = {o['solved_lam']:.4f}, Lam = {o['solved_Lam']:.4f}")
     for r in o["rows"]:

@@ -17,8 +17,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
+# scripts whose outputs others read run first (fig6 writes the digit bandwidths that fig3/5/10 use)
+FIRST = ("fig6_",)
+
+
 def scripts():
-    return sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
+    found = sorted(p for p in HERE.glob("*.py") if p.name != Path(__file__).name and not p.name.startswith("_"))
+    return sorted(found, key=lambda p: (not p.name.startswith(FIRST), p.name))
 
 
 def main(argv=None):

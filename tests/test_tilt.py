@@ -137,3 +137,14 @@ def test_bad_input():
         TiltedTarget(lam=np.zeros(2)).fit(X)
     with pytest.raises(ValueError):
         TiltedTarget(smoothing="exact").fit(X)
+
+
+def test_tilted_target_rank_deficient_3d_stays_in_affine_hull():
+    "d = 3 data on a plane: fit uses the stochastic solver in the 2D hull; samples stay on the plane."
+    r = np.random.default_rng(0)
+    X = r.standard_normal((50, 2)) * [1.0, 0.6]
+    X = np.c_[X, X[:, 0] + X[:, 1]]
+    tt = TiltedTarget(delta=0.3, sigma=0.0, n_steps=80, random_state=0).fit(X)
+    assert tt.factor_.shape == (3, 2) and tt.Lam_.shape == (3, 3)
+    Z = tt.sample(300, random_state=1)
+    assert np.abs(Z[:, 2] - Z[:, 0] - Z[:, 1]).max() < 1e-12

@@ -43,7 +43,9 @@ nb_execution_mode = "off"  # executed (and cached) by prepare_site.py, which fai
 nb_execution_raise_on_error = True
 nb_merge_streams = True
 nb_output_stderr = "show"
-myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist", "smartquotes"]
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+# keep quotes straight: docstrings and prose quote code (smoothing="mc"), curly quotes would misquote it
+smartquotes = False
 myst_dmath_double_inline = True
 myst_heading_anchors = 3
 # show_doc() cells (nbdev) emit markdown; render it as MyST so tables and math work

@@ -40,6 +40,7 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 KERNEL_NAME = "mmsold-docs"
+SLOW_CELL = 20.0  # seconds; slower cells are named in the build log
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 # Navigation captions by the tens digit of the notebook number (see DEVELOPING.md's layout table).
 GROUPS = {0: "Library", 1: "Theory", 2: "Baselines", 3: "Images", 4: "Performance"}
@@ -58,6 +59,11 @@ def _mpl_use_docs(backend, *args, **kwargs):
     return _mpl_use_orig(backend, *args, **kwargs)
 _mpl.use = _mpl_use_docs
 del _mpl
+import warnings as _warnings
+# tqdm.auto warns (with a path into the venv) when ipywidgets is missing, which it is in this
+# kernel; the warning is about the docs kernel, not about the notebook
+_warnings.filterwarnings("ignore", message="IProgress not found")
+del _warnings
 '''
 
 
@@ -157,8 +163,22 @@ def execute_notebook(src: str, dst: str, cwd: str, skip_flags: list[str], timeou
     # IPC sockets in a private temporary folder: nothing listens on TCP, nothing lands in `cwd`
     ipc_dir = tempfile.mkdtemp(prefix="mmsold-kernel-")
     km = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=os.path.join(ipc_dir, "k"))
+    starts = {}
+    name = Path(src).name
+
+    def _started(cell, cell_index, **kw):
+        starts[cell_index] = time.time()
+        if os.environ.get("DOCS_VERBOSE"):
+            print(f"[docs]   {name}: cell {cell_index - 1} started", flush=True)
+
+    def _done(cell, cell_index, **kw):
+        dt = time.time() - starts.get(cell_index, time.time())
+        if dt > SLOW_CELL:
+            print(f"[docs]   {name}: cell {cell_index - 1} took {dt:.1f} s", flush=True)
+
     client = NotebookClient(run, km=km, kernel_name=KERNEL_NAME, timeout=timeout, allow_errors=False,
-                            resources={"metadata": {"path": cwd}}, record_timing=False)
+                            resources={"metadata": {"path": cwd}}, record_timing=False,
+                            on_cell_start=_started, on_cell_executed=_done)
     try:
         client.execute()
     except (CellExecutionError, CellTimeoutError) as e:
@@ -249,7 +269,7 @@ def execute_all(nbs: list[Path], root: Path, build: Path, jobs: int, timeout: in
                       + (f" ({r['skipped']} cells skipped as in nbdev_test)" if r.get("skipped") else ""),
                       flush=True)
             else:
-                where = f"code cell {r['cell']}" if r["cell"] is not None else "kernel"
+                where = f"cell {r['cell']} (0-based, markdown included)" if r["cell"] is not None else "kernel"
                 print(f"[docs] FAILED   {p.name} ({where}) after {r['seconds']:.1f} s", flush=True)
                 failures.append((p, where, r["error"]))
     print(f"[docs] executed {len(todo)} notebook(s) in {time.time() - t0:.1f} s wall", flush=True)
@@ -391,7 +411,7 @@ def main(argv=None):
     ap.add_argument("--src", type=Path, required=True, help="Sphinx source folder to (re)create")
     ap.add_argument("--build", type=Path, default=HERE / "_build", help="cache folder")
     ap.add_argument("--jobs", type=int, default=int(os.environ.get("DOCS_JOBS", "2")))
-    ap.add_argument("--timeout", type=int, default=int(os.environ.get("DOCS_CELL_TIMEOUT", "600")),
+    ap.add_argument("--timeout", type=int, default=int(os.environ.get("DOCS_CELL_TIMEOUT", "300")),
                     help="seconds per cell")
     ap.add_argument("--no-cache", action="store_true")
     a = ap.parse_args(argv)

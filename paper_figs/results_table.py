@@ -5,7 +5,8 @@ Methods: MM-SOLD, naive SOLD (the same Langevin dynamics without the moment cons
 sigma-CFDM at its best bandwidth, and a small MLP DDPM (only when PyTorch is installed).
 Metrics: SW2 to the held-out test split, SW2 to the training set, memorisation share (next to
 the held-out points' own share), moment errors against the training moments, CPU seconds
-(process time of fit + sample; the DDPM's includes training), plus KID, recall and coverage.
+(process time of fit + sample; the DDPM's includes training), plus KID (on coordinates standardised
+by the training standard deviations), precision / recall and density / coverage.
 
 Protocol: each data set is drawn once and split into train / validation / test. Bandwidths (and
 MM-SOLD's step size) are chosen on the validation split only: the lowest SW2 to the validation
@@ -145,13 +146,15 @@ def pick(trials: list[dict]):
 def evaluate(Z, X_train, X_test, mu, Sigma, cfg, seed):
     rep = memorisation_report(Z, X_train, X_test)
     me, ce = moment_errors(Z, mu, Sigma)
-    kid, _ = kernel_inception_distance(Z, X_test, random_state=seed, **cfg["kid"])
-    _, recall = precision_recall(X_test, Z)
-    _, coverage = density_coverage(X_test, Z)
+    scale = np.sqrt(np.diag(Sigma))  # KID on coordinates standardised by the training std (kernel scale ~ 1)
+    kid, _ = kernel_inception_distance(Z / scale, X_test / scale, random_state=seed, **cfg["kid"])
+    precision, recall = precision_recall(X_test, Z)
+    density, coverage = density_coverage(X_test, Z)
     return dict(sw2_test=sliced_wasserstein(Z, X_test, cfg["n_projections"], random_state=0),
                 sw2_train=sliced_wasserstein(Z, X_train, cfg["n_projections"], random_state=0),
                 memorisation=rep["share"], memorisation_heldout=rep["share_heldout"],
-                mean_error=me, cov_error=ce, kid=kid, recall=recall, coverage=coverage)
+                mean_error=me, cov_error=ce, kid=kid, precision=precision, recall=recall, density=density,
+                coverage=coverage)
 
 
 def dataset_block(name: str, cfg: dict, log_val: list, verbose=True):
@@ -203,7 +206,7 @@ def dataset_block(name: str, cfg: dict, log_val: list, verbose=True):
 
 
 COLUMNS = ["sw2_test", "sw2_train", "memorisation", "memorisation_heldout", "mean_error", "cov_error",
-           "cpu_seconds", "kid", "recall", "coverage"]
+           "cpu_seconds", "kid", "precision", "recall", "density", "coverage"]
 
 
 def _fmt_params(p):
@@ -249,13 +252,13 @@ def markdown(rows, cfg) -> str:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "All metrics (means over seeds):", "",
               "| data set | method | SW2 test | SW2 train | memorisation (held-out) | mean err | cov err | "
-              "CPU s | KID | recall | coverage | settings |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "CPU s | KID | precision | recall | density | coverage | settings |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['dataset']} | {r['method']} | {r['sw2_test']:.4f} | {r['sw2_train']:.4f} | "
                      f"{r['memorisation']:.3f} ({r['memorisation_heldout']:.3f}) | {r['mean_error']:.2e} | "
-                     f"{r['cov_error']:.2e} | {r['cpu_seconds']:.1f} | {r['kid']:.4f} | {r['recall']:.3f} | "
-                     f"{r['coverage']:.3f} | {r['params']} |")
+                     f"{r['cov_error']:.2e} | {r['cpu_seconds']:.1f} | {r['kid']:.4f} | {r['precision']:.3f} | "
+                     f"{r['recall']:.3f} | {r['density']:.3f} | {r['coverage']:.3f} | {r['params']} |")
     return "\n".join(lines) + "\n"
 
 

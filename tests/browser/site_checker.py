@@ -177,7 +177,9 @@ def _check_page(ctx, url, rel, screens_dir, timeout_ms, full_page) -> list[str]:
         page.wait_for_timeout(50)  # let late console messages arrive
         if screens_dir is not None:
             shot = screens_dir / (rel.replace("/", "__").removesuffix(".html") + ".png")
-            page.screenshot(path=str(shot), full_page=full_page)
+            # whole page for content; the first screen for generated listings and source views
+            whole = full_page and not rel.startswith(("_modules/", "genindex"))
+            page.screenshot(path=str(shot), full_page=whole)
     except Exception as e:  # timeouts, crashes: a problem, not a test-harness error
         out.append(f"{type(e).__name__}: {e}")
     finally:

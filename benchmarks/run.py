@@ -320,12 +320,23 @@ def main():
     ap.add_argument("--plot", action="store_true", help="only redraw the figure from saved results")
     ap.add_argument("--tables", action="store_true", help="only print the tables of the saved results")
     ap.add_argument("--no-quality", action="store_true")
+    ap.add_argument("--out", help="results file (default benchmarks/results.json, or results_fast.json)")
+    ap.add_argument("--merge", nargs="*", help="merge these results files into the results file, then exit")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:
         print(json.dumps(run_case(json.loads(a.case))))
         return
-    out_json = HERE / ("results_fast.json" if a.fast else "results.json")
+    out_json = Path(a.out) if a.out else HERE / ("results_fast.json" if a.fast else "results.json")
+    if a.merge:
+        saved = json.loads(out_json.read_text()) if out_json.exists() else {"suites": {}}
+        for f in a.merge:
+            other = json.loads(Path(f).read_text())
+            saved["suites"].update(other.get("suites", {}))
+            if "quality" in other:
+                saved["quality"] = other["quality"]
+        out_json.write_text(json.dumps(saved, indent=1))
+        return
     if a.plot:
         plot(json.loads(out_json.read_text())["suites"], HERE / "scaling.png")
         return
@@ -339,7 +350,7 @@ def main():
                 print(f"| {k} | {m:.4g} +- {sd:.2g} |")
         return
     t0 = time.perf_counter()
-    saved = json.loads(out_json.read_text()) if (a.only and out_json.exists()) else {"suites": {}}
+    saved = json.loads(out_json.read_text()) if (a.only and out_json.exists() and not a.out) else {"suites": {}}
     for name, cases in suites(a.fast).items():
         if (a.only and name not in a.only) or not cases:
             continue

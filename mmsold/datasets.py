@@ -32,7 +32,23 @@ def checkerboard(n: int, random_state=None) -> np.ndarray:
 
     Cells have side 2; cell (i, j) is black when i + j is even. Each coordinate is marginally
     uniform on [-4, 4] (std 8/sqrt(12) ~ 2.31, mean 0); covariance [[16/3, 1], [1, 16/3]].
-    Returns (n, 2) float64.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 1.
+    random_state : int, numpy.random.Generator or None
+        Seed; the same seed gives the same points.
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n` is not an integer >= 1.
     """
     n = _check_n(n)
     rng = _rng(random_state)
@@ -48,7 +64,25 @@ def two_spirals(n: int, random_state=None, noise: float = 0.3) -> np.ndarray:
 
     Half of the points (the extra one for odd n goes to the first arm) lie on each arm; Gaussian
     noise of std `noise` (before the division by 3) is added. Per-coordinate std is about 1.6.
-    Returns (n, 2) float64.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 1.
+    random_state : int, numpy.random.Generator or None
+        Seed; the same seed gives the same points.
+    noise : float
+        Standard deviation of the added Gaussian noise (default 0.3).
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n` is not an integer >= 1.
     """
     n = _check_n(n)
     rng = _rng(random_state)
@@ -62,7 +96,26 @@ def moons(n: int, random_state=None, noise: float = 0.1) -> np.ndarray:
     """Two interleaved half circles (scikit-learn's moons), centred and scaled by 2.
 
     Points fill about [-3, 3] x [-1.5, 1.5]; coordinate stds are about 1.7 and 1.0. Gaussian noise
-    of std `noise` is added before the scaling. Returns (n, 2) float64.
+    of std `noise` is added before the scaling.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 1.
+    random_state : int, numpy.random.Generator or None
+        Seed; the same seed gives the same points.
+    noise : float
+        Standard deviation of the added Gaussian noise (default 0.1).
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n` is not an integer >= 1.
     """
     n = _check_n(n)
     rng = _rng(random_state)
@@ -77,7 +130,28 @@ def moons(n: int, random_state=None, noise: float = 0.1) -> np.ndarray:
 def eight_gaussians(n: int, random_state=None, scale: float = 0.35, radius: float = 2 * np.sqrt(2)) -> np.ndarray:
     """Equal mixture of 8 Gaussians (std `scale`) centred on a circle of radius `radius` (2 sqrt 2).
 
-    Covariance (radius^2 / 2 + scale^2) I ~ 4.12 I, mean 0. Returns (n, 2) float64.
+    Covariance (radius^2 / 2 + scale^2) I ~ 4.12 I, mean 0.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 1.
+    random_state : int, numpy.random.Generator or None
+        Seed; the same seed gives the same points.
+    scale : float
+        Standard deviation of each component (default 0.35).
+    radius : float
+        Radius of the circle of centres (default 2 sqrt 2).
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n` is not an integer >= 1.
     """
     n = _check_n(n)
     rng = _rng(random_state)
@@ -90,7 +164,26 @@ def swiss_roll_2d(n: int, random_state=None, noise: float = 0.5) -> np.ndarray:
     """Planar Swiss roll (t cos t, t sin t), t in [1.5 pi, 4.5 pi], divided by 4 (radius <= ~3.6).
 
     Centred by the curve's exact mean (2, 2 / (3 pi)); Gaussian noise of std `noise` is added
-    before the division; coordinate stds are about 1.6-1.8. Returns (n, 2) float64.
+    before the division; coordinate stds are about 1.6-1.8.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 1.
+    random_state : int, numpy.random.Generator or None
+        Seed; the same seed gives the same points.
+    noise : float
+        Standard deviation of the added Gaussian noise (default 0.5).
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n` is not an integer >= 1.
     """
     n = _check_n(n)
     rng = _rng(random_state)
@@ -118,12 +211,52 @@ def _toy_key(name) -> str:
 
 
 def load_toy(name: str, n: int, random_state=None, **kwargs) -> np.ndarray:
-    "Draw `n` points of the bundled 2D set `name` (a key of `TOY_DATASETS`); extra kwargs go to the generator."
+    """Draw `n` points of the bundled 2D set `name` (a key of `TOY_DATASETS`); extra kwargs go to the generator.
+
+    Parameters
+    ----------
+    name : str
+        A key of `TOY_DATASETS`; case and "-" versus "_" do not matter.
+    n : int
+        Number of points, at least 1.
+    random_state : int, numpy.random.Generator or None
+        Seed passed to the generator.
+    **kwargs
+        Extra options of the generator, e.g. `noise`.
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError
+        If `name` is not a string.
+    ValueError
+        If `name` is not a known toy set, or `n` is invalid.
+    """
     return TOY_DATASETS[_toy_key(name)](n, random_state=random_state, **kwargs)
 
 
 def describe_toy(name: str) -> str:
-    "One-line description of a toy set (the first line of its generator's docstring)."
+    """One-line description of a toy set (the first line of its generator's docstring).
+
+    Parameters
+    ----------
+    name : str
+        A key of `TOY_DATASETS`.
+
+    Returns
+    -------
+    str
+        The description.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `name` is not a string or not a known toy set.
+    """
     return TOY_DATASETS[_toy_key(name)].__doc__.strip().splitlines()[0]
 
 # %% ../nbs/00_datasets.ipynb #4f3e46db
@@ -149,6 +282,27 @@ def load_digits_class(digit: int = 8, n: int | None = None, random_state=None, r
     `n=None` returns every image of the class (about 180) in the stored order; otherwise a random
     subset of size `n` (without replacement, seeded by `random_state`). Pixels are 0..16, or
     0..1 with `rescale=True`.
+
+    Parameters
+    ----------
+    digit : int
+        The class, 0..9.
+    n : int or None
+        Number of images (at most the class size), or None for all of them.
+    random_state : int, numpy.random.Generator or None
+        Seed of the random subset.
+    rescale : bool
+        Divide the pixels by 16.
+
+    Returns
+    -------
+    ndarray of shape (n, 64)
+        The flattened images.
+
+    Raises
+    ------
+    ValueError
+        If `digit` is not an integer in 0..9 or `n` exceeds the class size.
     """
     if isinstance(digit, bool) or not isinstance(digit, numbers.Integral) or not 0 <= digit <= 9:
         raise ValueError(f"digit must be an integer in 0..9; got {digit!r}")
@@ -158,7 +312,20 @@ def load_digits_class(digit: int = 8, n: int | None = None, random_state=None, r
 
 
 def load_digits_all(rescale: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    "All 1,797 digit images, (1797, 64) float64, and their labels (1797,) int."
+    """All 1,797 digit images, (1797, 64) float64, and their labels (1797,) int.
+
+    Parameters
+    ----------
+    rescale : bool
+        Divide the pixels (0..16) by 16.
+
+    Returns
+    -------
+    X : ndarray of shape (1797, 64)
+        The flattened images.
+    y : ndarray of shape (1797,)
+        The labels 0..9.
+    """
     X, y = _digits_raw()
     return (X / 16.0 if rescale else X), y
 
@@ -166,9 +333,31 @@ def load_digits_all(rescale: bool = False) -> tuple[np.ndarray, np.ndarray]:
 def validate_data(X, min_samples: int = 2, name: str = "X", copy: bool = False) -> np.ndarray:
     """Check that `X` is a finite 2D real array with at least `min_samples` rows; return it as float64.
 
-    Raises TypeError for non-numeric input (strings, objects, complex, sparse) and ValueError for a
-    ragged, non-2D, empty or too short array or one with NaN/inf (naming the first bad entry).
     The result shares memory with `X` when `X` is already a float64 ndarray, unless `copy=True`.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        The data to check.
+    min_samples : int
+        Minimum number of rows (default 2).
+    name : str
+        Name of the argument used in error messages.
+    copy : bool
+        Always return a new array.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        `X` as float64.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric input (None, strings, objects, complex, sparse matrices).
+    ValueError
+        For a ragged, non-2D, empty or too short array, masked entries, or NaN/inf (naming the first
+        bad entry).
     """
     min_samples = _check_n(min_samples, "min_samples", 0)
     if X is None:
@@ -211,7 +400,7 @@ def validate_data(X, min_samples: int = 2, name: str = "X", copy: bool = False) 
 
 # %% ../nbs/00_datasets.ipynb #00275017
 class DataFileNotFoundError(FileNotFoundError, ValueError):
-    "A data file that does not exist (both a `FileNotFoundError` and a `ValueError`)."
+    """A data file that does not exist (both a `FileNotFoundError` and a `ValueError`)."""
 
 
 LOADABLE_SUFFIXES = (".npy", ".csv", ".tsv", ".txt")
@@ -279,10 +468,33 @@ def load_array(path, skiprows: int | None = None, delimiter: str | None = None, 
     Text: header row auto-detected when `skiprows is None`; otherwise exactly `skiprows` lines are
     skipped. `delimiter=None` picks `,` (.csv), tab (.tsv) or comma/tab/whitespace (.txt, from the
     first data line); `delimiter=""` forces whitespace. A 1D .npy or a one-column text file becomes
-    (n, 1); a one-line text file is (1, d). Raises
-    DataFileNotFoundError (a FileNotFoundError and ValueError) for a missing file, ValueError for an
-    unsupported suffix, a non-numeric or ragged file (naming line and column), NaN/inf, a non-2D
-    array or fewer than `min_samples` rows, and TypeError for a `.npy` of non-numeric dtype.
+    (n, 1); a one-line text file is (1, d).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file; its suffix must be one of `LOADABLE_SUFFIXES`.
+    skiprows : int or None
+        Lines to skip at the top of a text file; None detects a header row.
+    delimiter : str or None
+        Field separator of a text file; None guesses it, "" means whitespace.
+    min_samples : int
+        Minimum number of rows (default 2).
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        The data, float64, checked by `validate_data`.
+
+    Raises
+    ------
+    DataFileNotFoundError
+        If the file does not exist (also a FileNotFoundError and a ValueError).
+    ValueError
+        For a directory, an unsupported suffix, a non-numeric or ragged file (naming line and
+        column), NaN/inf, a non-2D array or fewer than `min_samples` rows.
+    TypeError
+        If `path` is not a path, or a `.npy` file holds a non-numeric or structured dtype.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
@@ -342,7 +554,30 @@ def load_array(path, skiprows: int | None = None, delimiter: str | None = None, 
 
 # %% ../nbs/00_datasets.ipynb #aa11d105
 def split(X, n_test, random_state=None) -> tuple[np.ndarray, np.ndarray]:
-    "Random partition of the rows of `X` into (X_train, X_test) with `n_test` rows (count or fraction) in the test part."
+    """Random partition of the rows of `X` into (X_train, X_test) with `n_test` rows (count or fraction) in the test part.
+
+    Parameters
+    ----------
+    X : array-like of shape (n, d)
+        The data (at least 2 rows).
+    n_test : int or float
+        Size of the test part: a count in 1..n-1, or a fraction in (0, 1) (rounded, at least 1 row
+        and at most n - 1).
+    random_state : int, numpy.random.Generator or None
+        Seed of the permutation.
+
+    Returns
+    -------
+    X_train : ndarray of shape (n - n_test, d)
+        The remaining rows.
+    X_test : ndarray of shape (n_test, d)
+        The test rows.
+
+    Raises
+    ------
+    ValueError
+        If `X` is invalid or `n_test` is out of range.
+    """
     X = validate_data(X, min_samples=2)
     n = len(X)
     if isinstance(n_test, numbers.Real) and not isinstance(n_test, (bool, numbers.Integral)):

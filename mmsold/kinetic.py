@@ -29,7 +29,34 @@ class ConstraintSolveError(FloatingPointError):
 def rattle_drift(Y, W, tau, tol=1e-14, max_iter=100):
     """Constrained free flight for time tau on M: Y' = Y + tau W + Y Lam with Y' on M, W' = Pi_{Y'}((Y' - Y)/tau).
 
-    Y (P, r) on M, W (P, r) tangent at Y. Returns (Y', W')."""
+    The symmetric multiplier Lam (r, r) solves the covariance constraint by fixed-point iteration (a
+    RATTLE position step); the new velocity is projected onto the tangent space at Y' (SPEC section 4).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        Positions on M.
+    W : ndarray of shape (P, r)
+        Velocities tangent at Y.
+    tau : float
+        Flight time (> 0).
+    tol : float
+        Relative tolerance of the fixed-point iteration for Lam.
+    max_iter : int
+        Maximum number of fixed-point iterations.
+
+    Returns
+    -------
+    Y_new : ndarray of shape (P, r)
+        Positions on M.
+    W_new : ndarray of shape (P, r)
+        Velocities tangent at Y_new.
+
+    Raises
+    ------
+    ConstraintSolveError
+        If the multiplier iteration diverges or does not converge (the step is too large).
+    """
     P = len(Y)
     K = Y.T @ W / P
     Q = tau * tau * (W.T @ W) / P
@@ -52,14 +79,57 @@ def rattle_drift(Y, W, tau, tol=1e-14, max_iter=100):
 
 
 def ou_velocity(Y, W, c1, c2, xi, constrained=True):
-    "The O step W <- c1 W + c2 Pi_Y xi with c1 = exp(-gamma h), c2 = sqrt(1 - c1^2)."
+    """The O step W <- c1 W + c2 Pi_Y xi with c1 = exp(-gamma h), c2 = sqrt(1 - c1^2).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        Positions (used only for the tangent projection).
+    W : ndarray of shape (P, r)
+        Velocities.
+    c1, c2 : float
+        Damping and noise coefficients of the exact Ornstein-Uhlenbeck update.
+    xi : ndarray of shape (P, r)
+        Standard Gaussian draws.
+    constrained : bool
+        Project the noise onto T_Y M (True) or use it as is (plain BAOAB).
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        The new velocities.
+    """
     return c1 * W + c2 * (tangent_project(Y, xi) if constrained else xi)
 
 
 def baoab_step(Y, W, G, grad, h, gamma, rng, constrained=True):
     """One B A O A B step. G: the potential gradient at Y (reused); grad(Y) -> gradient at a new Y.
 
-    Returns (Y, W, G) after the step; with `constrained` everything stays on M / in T_Y M."""
+    B: half kick with the (projected) force; A: half drift (`rattle_drift` when constrained); O:
+    `ou_velocity`. With `constrained` everything stays on M / in T_Y M.
+
+    Parameters
+    ----------
+    Y, W : ndarray of shape (P, r)
+        Positions and velocities.
+    G : ndarray of shape (P, r)
+        The pulled-back gradient G_Y at Y (eq. 34).
+    grad : callable
+        Maps positions (P, r) to their gradient (P, r).
+    h : float
+        Step size.
+    gamma : float
+        Friction.
+    rng : numpy.random.Generator
+        Source of the O-step noise.
+    constrained : bool
+        Keep the moment constraints (MM-SOLD) or not (kinetic naive SOLD).
+
+    Returns
+    -------
+    Y, W, G : ndarray of shape (P, r)
+        Positions, velocities and gradient after the step.
+    """
     proj = (lambda Y_, A: tangent_project(Y_, A)) if constrained else (lambda Y_, A: A)
     c1 = np.exp(-gamma * h)
     c2 = np.sqrt(-np.expm1(-2.0 * gamma * h))
@@ -79,7 +149,20 @@ def baoab_step(Y, W, G, grad, h, gamma, rng, constrained=True):
 
 
 def tangent_error(Y, W):
-    "max(|1^T W| / P, |sym(Y^T W)| / P): zero when W is in T_Y M."
+    """max(|1^T W| / P, |sym(Y^T W)| / P): zero when W is in T_Y M.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        A point on M.
+    W : ndarray of shape (P, r)
+        Velocities.
+
+    Returns
+    -------
+    float
+        The largest violation of the two tangency conditions.
+    """
     P = len(Y)
     return max(np.abs(W.sum(axis=0)).max() / P, np.abs(sym(Y.T @ W)).max() / P)
 
@@ -88,19 +171,80 @@ DEFAULT_KINETIC_FRACTION = 0.2
 
 
 def kinetic_stability_bound(delta, Sigma):
-    "Verlet stability bound 2 delta / sqrt(lambda_max(Sigma*)) in Y coordinates."
+    """Verlet stability bound 2 delta / sqrt(lambda_max(Sigma*)) in Y coordinates.
+
+    Uses hess V <= I / delta^2 (SPEC section 2), so the Y-space Hessian is at most
+    lambda_max(Sigma*) / delta^2.
+
+    Parameters
+    ----------
+    delta : float
+        The mixture bandwidth.
+    Sigma : ndarray of shape (d, d)
+        The data covariance Sigma*.
+
+    Returns
+    -------
+    float
+        The largest stable step size of the velocity Verlet part.
+    """
     return 2.0 * float(delta) / float(np.sqrt(np.linalg.eigvalsh(Sigma)[-1]))
 
 
 class KineticMMSOLD:
     """Kinetic (underdamped) MM-SOLD: constrained BAOAB on the moment manifold (see the notebook).
 
-    Parameters as `MMSOLD` (delta, sigma, step_size, n_steps, n_neighbors, n_noise, smoothing, n_quad,
-    moment_match, init, random_state, progress) plus `gamma`, the friction (> 0) in Y coordinates,
-    where the data have unit variance. `step_size=None` uses a fifth of the Verlet bound
-    2 delta / sqrt(lambda_max(Sigma*)). `moment_match=False` gives kinetic naive SOLD (plain BAOAB).
+    Parameters are those of `MMSOLD` plus the friction `gamma`. `moment_match=False` gives kinetic
+    naive SOLD (plain BAOAB).
 
-    Attributes: mean_, covariance_, factor_, rank_, n_features_in_, X_train_, stability_bound_, step_size_.
+    Parameters
+    ----------
+    delta : float
+        Mixture bandwidth of V_{delta,sigma} (SPEC section 2), > 0.
+    sigma : float
+        Log-domain smoothing bandwidth, >= 0.
+    gamma : float
+        Friction (> 0) in Y coordinates, where the data have unit variance.
+    step_size : float or None
+        Step h; None uses `DEFAULT_KINETIC_FRACTION` (a fifth) of the Verlet bound
+        2 delta / sqrt(lambda_max(Sigma*)).
+    n_steps : int
+        Number of BAOAB steps.
+    n_neighbors : int or None
+        Nearest training points in the score's softmax (None: all).
+    n_noise : int
+        Monte Carlo draws per particle and step for smoothing="mc".
+    smoothing : {"mc", "quadrature"}
+        The score estimator; "quadrature" needs d <= 3.
+    n_quad : int
+        Gauss-Hermite nodes per axis for smoothing="quadrature".
+    moment_match : bool
+        Keep the mean and covariance exact (True) or run plain kinetic SOLD.
+    init : {"gaussian", "data"}
+        Start from a moment-matched Gaussian cloud or from noisy training points.
+    random_state : int, numpy.random.Generator or None
+        Seed used by `sample` when it is not given one.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+        The data mean mu*.
+    covariance_ : ndarray of shape (d, d)
+        The data covariance Sigma*.
+    factor_ : ndarray of shape (d, r)
+        L with L L^T = Sigma*.
+    rank_ : int
+        r, the rank of Sigma*.
+    n_features_in_ : int
+        The number of features d.
+    X_train_ : ndarray of shape (N, d)
+        A copy of the training data.
+    stability_bound_ : float
+        The Verlet bound from `kinetic_stability_bound`.
+    step_size_ : float
+        The step size used.
     """
 
     _PARAMS = ("delta", "sigma", "gamma", "step_size", "n_steps", "n_neighbors", "n_noise", "smoothing", "n_quad",
@@ -142,7 +286,25 @@ class KineticMMSOLD:
             raise ValueError(f"smoothing='quadrature' needs d <= 3; the data have d = {d}: use smoothing='mc'")
 
     def fit(self, X, y=None):
-        "Learn mu*, Sigma*, L, the step size and the neighbour index; returns self."
+        """Learn mu*, Sigma*, L, the step size and the neighbour index; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, d)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        KineticMMSOLD
+            self, fitted.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If `X` or a parameter is invalid.
+        """
         X = validate_data(X, min_samples=2, name="X", copy=True)
         self._validate_params(X.shape[1])
         self.mean_, self.covariance_, self.factor_ = moment_coordinates(X)
@@ -168,9 +330,33 @@ class KineticMMSOLD:
     def sample(self, n_samples, random_state=None, return_trace=False):
         """Run n_steps BAOAB steps of the P = n_samples particle system; returns Z (n_samples, d).
 
-        `return_trace=True` also returns per-step `mean_error` (scaled by sqrt(lambda_max)), `cov_error`,
-        `manifold_error`, `tangent_error`, `kinetic_energy` (|W|^2 / 2, which averages dim(T_Y M) / 2 at
-        equilibrium) and `seconds`."""
+        Parameters
+        ----------
+        n_samples : int
+            P, at least rank(Sigma*) + 1 when moment matching.
+        random_state : int, numpy.random.Generator or None
+            Seed; None uses the estimator's `random_state`.
+        return_trace : bool
+            Also return per-step diagnostics: `mean_error` (scaled by sqrt(lambda_max)), `cov_error`,
+            `manifold_error`, `tangent_error`, `kinetic_energy` (|W|^2 / 2, which averages
+            dim(T_Y M) / 2 at equilibrium) and `seconds`.
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, d)
+            The particles after the last step.
+        trace : dict
+            Only with `return_trace=True`.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not fitted or `n_samples` is too small.
+        TypeError
+            If `n_samples` is not an integer.
+        ConstraintSolveError
+            If a step fails (step size too large).
+        """
         if not hasattr(self, "mean_"):
             raise ValueError("this KineticMMSOLD instance is not fitted yet: call fit(X) before sample()")
         r = self.rank_

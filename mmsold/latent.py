@@ -45,6 +45,10 @@ def _resolve_components(n_components, evals, rank):
 class PCALatent:
     """Partially whitened PCA latent: enc(x) = c Lambda_k^(-alpha/2) U_k^T (x - m), dec(z) = m + U_k Lambda_k^(alpha/2) z / c.
 
+    U_k, Lambda_k are the top k eigenvectors and eigenvalues of the training covariance (1/N
+    convention); the constant c makes the codes' mean variance 1. `encode`/`decode` are also
+    available as `transform`/`inverse_transform`.
+
     Parameters
     ----------
     n_components : int, float in (0, 1) or None
@@ -55,9 +59,22 @@ class PCALatent:
 
     Attributes
     ----------
-    mean_ (D,), components_ (k, D) rows = U_k^T, explained_variance_ (k,) = lambda_1..k,
-    explained_variance_ratio_ (k,), n_components_ = k, scale_ = c, rank_ (non-zero variances),
-    n_features_in_ = D.
+    mean_ : ndarray of shape (D,)
+        m, the training mean.
+    components_ : ndarray of shape (k, D)
+        Rows are the principal directions (U_k^T).
+    explained_variance_ : ndarray of shape (k,)
+        lambda_1..lambda_k.
+    explained_variance_ratio_ : ndarray of shape (k,)
+        Their share of the total variance.
+    n_components_ : int
+        The latent dimension k.
+    scale_ : float
+        The encoder constant c.
+    rank_ : int
+        Number of non-zero variances.
+    n_features_in_ : int
+        The number of pixels D.
     """
 
     def __init__(self, n_components=0.95, whiten=0.5):
@@ -70,7 +87,25 @@ class PCALatent:
         return f"PCALatent(n_components={self.n_components!r}, whiten={self.whiten!r})"
 
     def fit(self, X, y=None):
-        "Eigendecompose the training covariance (population convention) and fix k and c; returns self."
+        """Eigendecompose the training covariance (population convention) and fix k and c; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, D)
+            Training images, flattened.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        PCALatent
+            self, fitted.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If `X`, `n_components` or `whiten` is invalid, or `X` has zero variance.
+        """
         alpha = _check_whiten(self.whiten)
         X = validate_data(X, min_samples=2, name="X")
         N, D = X.shape
@@ -96,7 +131,22 @@ class PCALatent:
             raise ValueError("this PCALatent is not fitted yet: call fit(X) first")
 
     def encode(self, X):
-        "Latent codes (n, k) of images X (n, D)."
+        """Latent codes (n, k) of images X (n, D).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, D)
+            Images, flattened.
+
+        Returns
+        -------
+        ndarray of shape (n, k)
+
+        Raises
+        ------
+        ValueError
+            If not fitted or `X` has the wrong number of features.
+        """
         self._check_fitted()
         X = validate_data(X, min_samples=1, name="X")
         if X.shape[1] != self.n_features_in_:
@@ -104,7 +154,22 @@ class PCALatent:
         return ((X - self.mean_) @ self.components_.T) * self._enc
 
     def decode(self, Z):
-        "Images (n, D) of latent codes Z (n, k)."
+        """Images (n, D) of latent codes Z (n, k).
+
+        Parameters
+        ----------
+        Z : array-like of shape (n, k)
+            Latent codes.
+
+        Returns
+        -------
+        ndarray of shape (n, D)
+
+        Raises
+        ------
+        ValueError
+            If not fitted or `Z` has the wrong number of columns.
+        """
         self._check_fitted()
         Z = validate_data(Z, min_samples=1, name="Z")
         if Z.shape[1] != self.n_components_:
@@ -120,8 +185,27 @@ class PCALatent:
 def digit_splits(test_fraction=0.25, val_fraction=0.15, random_state=0):
     """Stratified split of scikit-learn's 1,797 digits into train / val / test.
 
-    Returns a dict with `X` (1797, 64) pixels 0..16, `y` (1797,) and index arrays `train`, `val`,
-    `test` (each class split with round(fraction * n_class) images in val and test)."""
+    Each class is split with round(fraction * n_class) images in val and in test.
+
+    Parameters
+    ----------
+    test_fraction : float
+        Share of each class in the test part, in [0, 1).
+    val_fraction : float
+        Share of each class in the validation part, in [0, 1).
+    random_state : int, numpy.random.Generator or None
+        Seed of the split.
+
+    Returns
+    -------
+    dict
+        `X` (1797, 64) pixels 0..16, `y` (1797,) and sorted index arrays `train`, `val`, `test`.
+
+    Raises
+    ------
+    ValueError
+        If a fraction is outside [0, 1) or the two sum to 0.9 or more.
+    """
     for name, f in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
         if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f < 1:
             raise ValueError(f"{name} must be a number in [0, 1), got {f!r}")
@@ -141,7 +225,26 @@ def digit_splits(test_fraction=0.25, val_fraction=0.15, random_state=0):
 
 
 def class_images(splits, digit, part):
-    "Images (n, 64) of one class in one part ('train', 'val' or 'test') of `digit_splits`."
+    """Images (n, 64) of one class in one part ('train', 'val' or 'test') of `digit_splits`.
+
+    Parameters
+    ----------
+    splits : dict
+        The result of `digit_splits`.
+    digit : int
+        The class, 0..9.
+    part : {"train", "val", "test"}
+        The part.
+
+    Returns
+    -------
+    ndarray of shape (n, 64)
+
+    Raises
+    ------
+    ValueError
+        If `part` is unknown.
+    """
     if part not in ("train", "val", "test"):
         raise ValueError(f"part must be 'train', 'val' or 'test', got {part!r}")
     idx = splits[part]
@@ -152,7 +255,22 @@ class DigitFeatures:
     """Hidden-layer (ReLU) features of a small MLP digit classifier trained on the training split only.
 
     `fit(X, y)` trains sklearn's MLPClassifier(hidden_layer_sizes=(n_hidden,)) on X / 16;
-    `transform(X)` returns max(0, X/16 W_1 + b_1) (n, n_hidden); `score(X, y)` the accuracy."""
+    `transform(X)` returns max(0, X/16 W_1 + b_1) (n, n_hidden); `score(X, y)` the accuracy.
+
+    Parameters
+    ----------
+    n_hidden : int
+        Width of the hidden layer.
+    max_iter : int
+        Training iterations of the classifier.
+    random_state : int, numpy.random.Generator or None
+        Seed of the classifier.
+
+    Attributes
+    ----------
+    clf_ : sklearn.neural_network.MLPClassifier
+        The fitted classifier.
+    """
 
     def __init__(self, n_hidden=64, max_iter=600, random_state=0):
         self.n_hidden, self.max_iter, self.random_state = n_hidden, max_iter, random_state
@@ -184,8 +302,34 @@ class DigitFeatures:
 def evaluate_images(images, X_train, X_ref, features=None, n_subsets=100, random_state=0):
     """KID (features and pixels), precision/recall and memorisation of generated `images` (n, 64).
 
-    `X_ref`: held-out real images (validation or test), `X_train`: the images the sampler was
-    fitted on, `features`: a fitted `DigitFeatures` (None skips the feature-space numbers)."""
+    The metrics of SPEC section 7, computed with `mmsold.metrics`.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, 64)
+        Generated images, pixels 0..16.
+    X_train : array-like of shape (N, 64)
+        The images the sampler was fitted on.
+    X_ref : array-like of shape (M, 64)
+        Held-out real images (validation or test).
+    features : DigitFeatures or None
+        A fitted feature map; None skips the feature-space numbers.
+    n_subsets : int
+        Subsets of the KID estimate.
+    random_state : int, numpy.random.Generator or None
+        Seed of the KID subsets.
+
+    Returns
+    -------
+    dict
+        kid_pix, kid_pix_std (and kid_feat, kid_feat_std, precision, recall with `features`),
+        mem_share, mem_share_ref, median_nn, median_nn_ref.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `images` is not a valid 2D array with at least 2 rows.
+    """
     images = validate_data(images, min_samples=2, name="images")
     rng = as_generator(random_state)
     out = {}
@@ -205,7 +349,26 @@ def evaluate_images(images, X_train, X_ref, features=None, n_subsets=100, random
 def sample_images(sampler, X_train, n_samples, latent=None, random_state=None):
     """Fit `latent` (default `PCALatent()`) on X_train, fit `sampler` on the codes, sample and decode.
 
-    Returns (images (n_samples, D), info dict with the latent, the fitted sampler and `seconds`)."""
+    Parameters
+    ----------
+    sampler : estimator
+        Any object with `fit(Z)` and `sample(n, random_state=...)`, e.g. `MMSOLD`.
+    X_train : array-like of shape (N, D)
+        Training images.
+    n_samples : int
+        Number of images to generate.
+    latent : PCALatent or None
+        The latent map (fitted here).
+    random_state : int, numpy.random.Generator or None
+        Seed passed to `sampler.sample`.
+
+    Returns
+    -------
+    images : ndarray of shape (n_samples, D)
+        The decoded samples.
+    info : dict
+        The latent, the fitted sampler and `seconds`.
+    """
     latent = PCALatent() if latent is None else latent
     tic = time.perf_counter()
     latent.fit(X_train)
@@ -215,7 +378,32 @@ def sample_images(sampler, X_train, n_samples, latent=None, random_state=None):
 
 # %% ../nbs/30_latent.ipynb #031279f7
 def langevin_steps(delta, Z, time=8.0, step_fraction=0.1, minimum=100):
-    "Steps T = ceil(time / h) with MM-SOLD's default step h = step_fraction * 2 delta^2 / lambda_max(cov Z), at least `minimum`."
+    """Steps T = ceil(time / h) with MM-SOLD's default step h = step_fraction * 2 delta^2 / lambda_max(cov Z), at least `minimum`.
+
+    The stability bound 2 delta^2 / lambda_max(Sigma*) is that of SPEC section 4.
+
+    Parameters
+    ----------
+    delta : float
+        The mixture bandwidth.
+    Z : array-like of shape (N, k)
+        The training codes.
+    time : float
+        Total integration time.
+    step_fraction : float
+        Step as a fraction of the stability bound.
+    minimum : int
+        Lower limit on the number of steps.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `Z` is not a valid 2D array with at least 2 rows.
+    """
     Z = validate_data(Z, min_samples=2, name="Z")
     lam = float(np.linalg.eigvalsh(np.cov(Z.T, bias=True).reshape(Z.shape[1], Z.shape[1]))[-1])
     h = step_fraction * 2.0 * float(delta) ** 2 / lam
@@ -223,7 +411,23 @@ def langevin_steps(delta, Z, time=8.0, step_fraction=0.1, minimum=100):
 
 # %% ../nbs/30_latent.ipynb #f64e0124
 def nearest_training_pairs(images, X_train):
-    "For each image: (index of the nearest training image, d1 / d2 ratio) in pixel space."
+    """For each image: (index of the nearest training image, d1 / d2 ratio) in pixel space.
+
+    Parameters
+    ----------
+    images : array-like of shape (n, D)
+        Generated images.
+    X_train : array-like of shape (N, D)
+        Training images (at least 2).
+
+    Returns
+    -------
+    index : ndarray of shape (n,)
+        Row of the nearest training image.
+    ratio : ndarray of shape (n,)
+        Distance to the nearest over distance to the second nearest (0 when both are 0); small
+        values flag copies.
+    """
     from sklearn.neighbors import NearestNeighbors
     images, X = validate_data(images, min_samples=1, name="images"), validate_data(X_train, min_samples=2, name="X_train")
     dist, idx = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(images)
@@ -232,7 +436,28 @@ def nearest_training_pairs(images, X_train):
 
 
 def plot_image_grid(ax, images, ncol=8, flags=None, side=8, title=None):
-    """Draw images (n, side*side) as a grid on `ax`, clipped to 0..16 for display; red frames where `flags`."""
+    """Draw images (n, side*side) as a grid on `ax`, clipped to 0..16 for display; red frames where `flags`.
+
+    Parameters
+    ----------
+    ax : matplotlib.axes.Axes
+        Where to draw.
+    images : array-like of shape (n, side*side)
+        Images, pixels 0..16.
+    ncol : int
+        Images per row.
+    flags : array-like of bool or None
+        Images to frame in red.
+    side : int
+        Image side length in pixels.
+    title : str or None
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        `ax`.
+    """
     images = np.clip(np.asarray(images, float), 0, 16).reshape(-1, side, side)
     n = len(images)
     nrow = int(np.ceil(n / ncol))

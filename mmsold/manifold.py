@@ -16,7 +16,28 @@ def moment_coordinates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Empirical mean mu (d,), population covariance Sigma (d, d) and a factor L (d, r), Sigma = L L^T.
 
     L is the Cholesky factor when Sigma has full rank and the thin eigen-factor U_r Lambda_r^(1/2)
-    otherwise (r = numerical rank)."""
+    otherwise (r = numerical rank), so Z = 1 mu^T + Y L^T stays in the data's affine hull (SPEC
+    sections 1 and 4).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data, one point per row.
+
+    Returns
+    -------
+    mu : ndarray of shape (d,)
+        The mean mu* = (1/N) sum_i x_i.
+    Sigma : ndarray of shape (d, d)
+        The covariance Sigma* with the 1/N (population) convention.
+    L : ndarray of shape (d, r)
+        A factor with L L^T = Sigma*, r = rank of Sigma*.
+
+    Raises
+    ------
+    ValueError
+        If all points are identical (zero covariance).
+    """
     X = np.asarray(X, dtype=float)
     N, d = X.shape
     mu = X.mean(axis=0)
@@ -38,39 +59,137 @@ def moment_coordinates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 # %% ../nbs/02_manifold.ipynb #09e52244
 def to_particles(Y: np.ndarray, mu: np.ndarray, L: np.ndarray) -> np.ndarray:
-    "Particles Z = 1 mu^T + Y L^T from manifold coordinates Y (P, r)."
+    """Particles Z = 1 mu^T + Y L^T from manifold coordinates Y (P, r).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r) or (..., P, r)
+        Coordinates on the moment manifold M (SPEC section 4).
+    mu : ndarray of shape (d,)
+        The data mean.
+    L : ndarray of shape (d, r)
+        The covariance factor from `moment_coordinates`.
+
+    Returns
+    -------
+    Z : ndarray of shape (P, d) or (..., P, d)
+        The particles; their mean is mu and covariance L L^T whenever Y is on M.
+    """
     return mu + Y @ L.T
 
 
 def to_coordinates(Z: np.ndarray, mu: np.ndarray, L: np.ndarray) -> np.ndarray:
-    "Least-squares coordinates Y with Z ~ 1 mu^T + Y L^T (exact for Z in the affine hull)."
+    """Least-squares coordinates Y with Z ~ 1 mu^T + Y L^T (exact for Z in the affine hull).
+
+    Parameters
+    ----------
+    Z : array-like of shape (P, d)
+        Particles.
+    mu : ndarray of shape (d,)
+        The data mean.
+    L : ndarray of shape (d, r)
+        The covariance factor from `moment_coordinates`.
+
+    Returns
+    -------
+    Y : ndarray of shape (P, r)
+        The least-squares solution of L y_i = z_i - mu for every row (not retracted onto M).
+    """
     return np.linalg.lstsq(L, (np.asarray(Z, float) - mu).T, rcond=None)[0].T
 
 
 def manifold_error(Y: np.ndarray) -> float:
-    "max(|1^T Y| / P, |Y^T Y / P - I|): zero on the manifold M."
+    """max(|1^T Y| / P, |Y^T Y / P - I|): zero on the manifold M.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        Coordinates to check against M = {1^T Y = 0, Y^T Y = P I} (SPEC section 4).
+
+    Returns
+    -------
+    float
+        The largest violation of the mean and covariance constraints (entrywise maximum).
+    """
     P, r = Y.shape
     return max(np.abs(Y.sum(axis=0)).max() / P, np.abs(Y.T @ Y / P - np.eye(r)).max())
 
 # %% ../nbs/02_manifold.ipynb #41259ab4
 def center(A: np.ndarray) -> np.ndarray:
-    "C A with C = I - 1 1^T / P: subtract the column means."
+    """C A with C = I - 1 1^T / P: subtract the column means.
+
+    Parameters
+    ----------
+    A : ndarray of shape (P, r)
+        Any matrix with one row per particle.
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        A with each column's mean removed.
+    """
     return A - A.mean(axis=0)
 
 
 def sym(A: np.ndarray) -> np.ndarray:
-    "Symmetric part (A + A^T) / 2."
+    """Symmetric part (A + A^T) / 2.
+
+    Parameters
+    ----------
+    A : ndarray of shape (r, r)
+        A square matrix.
+
+    Returns
+    -------
+    ndarray of shape (r, r)
+        The symmetric part of A.
+    """
     return 0.5 * (A + A.T)
 
 
 def tangent_project(Y: np.ndarray, xi: np.ndarray) -> np.ndarray:
-    "Orthogonal projection onto T_Y M: Pi_Y(xi) = C xi - Y sym(Y^T C xi) / P (Y on the manifold)."
+    """Orthogonal projection onto T_Y M: Pi_Y(xi) = C xi - Y sym(Y^T C xi) / P (Y on the manifold).
+
+    Implements the tangent projection of SPEC section 4; T_Y M = {xi : 1^T xi = 0,
+    Y^T xi + xi^T Y = 0}.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        A point on M.
+    xi : ndarray of shape (P, r)
+        Any direction.
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        Pi_Y(xi), tangent to M at Y.
+    """
     Cxi = center(xi)
     return Cxi - Y @ sym(Y.T @ Cxi) / len(Y)
 
 # %% ../nbs/02_manifold.ipynb #d862f7bd
 def retract(X: np.ndarray) -> np.ndarray:
-    "Closest point on M: R(X) = sqrt(P) X_c (X_c^T X_c)^(-1/2), X_c = C X."
+    """Closest point on M: R(X) = sqrt(P) X_c (X_c^T X_c)^(-1/2), X_c = C X.
+
+    The retraction of SPEC section 4: the nearest point of M in Frobenius norm, computed with the
+    symmetric inverse square root of the r x r Gram matrix.
+
+    Parameters
+    ----------
+    X : ndarray of shape (P, r)
+        Any matrix whose centred version has full column rank.
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        R(X), a point on M.
+
+    Raises
+    ------
+    FloatingPointError
+        If the centred matrix has lost rank or is not finite (usually: the step size is too large).
+    """
     Xc = center(X)
     G = Xc.T @ Xc
     evals, evecs = np.linalg.eigh(0.5 * (G + G.T))
@@ -81,5 +200,18 @@ def retract(X: np.ndarray) -> np.ndarray:
 
 # %% ../nbs/02_manifold.ipynb #7df2981b
 def pullback_gradient(G_Z: np.ndarray, L: np.ndarray) -> np.ndarray:
-    "Gradient of F(Y) = sum_i V(mu + L y_i) from the rows of G_Z = grad V(z_i): G_Y = G_Z L (eq. 34)."
+    """Gradient of F(Y) = sum_i V(mu + L y_i) from the rows of G_Z = grad V(z_i): G_Y = G_Z L (eq. 34).
+
+    Parameters
+    ----------
+    G_Z : ndarray of shape (P, d) or (..., P, d)
+        The gradients grad V(z_i) at the particles.
+    L : ndarray of shape (d, r)
+        The covariance factor from `moment_coordinates`.
+
+    Returns
+    -------
+    G_Y : ndarray of shape (P, r) or (..., P, r)
+        The gradient of F with respect to the coordinates Y (the paper's eq. (34), SPEC section 4).
+    """
     return G_Z @ L

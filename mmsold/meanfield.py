@@ -24,10 +24,33 @@ __all__ = ['constraint_multipliers', 'retract_batch', 'grid_cdf', 'w1_to_grid_1d
 def constraint_multipliers(Z, grad_V, mu, Sigma, finite_p=True):
     """Multipliers (lam, Lam) of the explicit P-particle SDE, in the tilt convention exp(-V + lam.z - z^T Lam z / 2).
 
-    Z, grad_V: (..., P, d) particles and grad V at them; mu (d,), Sigma (d, d) full rank.
     lam_SDE = mean_j grad V(z_j); Lam = c Sigma^-1 - sym(Sigma^-1 mean_j (z_j - mu) grad V(z_j)^T)
     with the Ito factor c = 1 - (d + 3) / (2P) (c = 1 if `finite_p=False`, the mean-field form);
-    lam = lam_SDE + Lam mu. Returns arrays of shapes (..., d) and (..., d, d)."""
+    lam = lam_SDE + Lam mu. These are the (lam_t, Lam_t) of the finite-P SDE in SPEC section 4.
+
+    Parameters
+    ----------
+    Z : array-like of shape (..., P, d)
+        Particles (any leading batch axes, e.g. replicas).
+    grad_V : array-like of shape (..., P, d)
+        grad V at the particles.
+    mu : ndarray of shape (d,)
+        The data mean.
+    Sigma : ndarray of shape (d, d)
+        The data covariance, full rank.
+    finite_p : bool
+        Include the Ito correction of the finite-P system.
+
+    Returns
+    -------
+    lam : ndarray of shape (..., d)
+    Lam : ndarray of shape (..., d, d)
+
+    Raises
+    ------
+    ValueError
+        If `Z` and `grad_V` differ in shape or are not at least 2D.
+    """
     Z, grad_V = np.asarray(Z, float), np.asarray(grad_V, float)
     if Z.shape != grad_V.shape or Z.ndim < 2:
         raise ValueError(f"Z and grad_V must have the same shape (..., P, d), got {Z.shape} and {grad_V.shape}")
@@ -41,7 +64,23 @@ def constraint_multipliers(Z, grad_V, mu, Sigma, finite_p=True):
 
 
 def retract_batch(X: np.ndarray) -> np.ndarray:
-    "`mmsold.manifold.retract` applied to every (P, r) slice of X (..., P, r), vectorised over replicas."
+    """`mmsold.manifold.retract` applied to every (P, r) slice of X (..., P, r), vectorised over replicas.
+
+    Parameters
+    ----------
+    X : ndarray of shape (..., P, r)
+        A batch of matrices.
+
+    Returns
+    -------
+    ndarray of shape (..., P, r)
+        R(X) = sqrt(P) X_c (X_c^T X_c)^(-1/2) per slice (SPEC section 4).
+
+    Raises
+    ------
+    FloatingPointError
+        If a slice's centred matrix has lost rank.
+    """
     Xc = X - X.mean(axis=-2, keepdims=True)
     evals, evecs = np.linalg.eigh(np.einsum("...pa,...pb->...ab", Xc, Xc))
     if not np.all(evals[..., 0] > evals[..., -1] * 1e-14):
@@ -50,26 +89,82 @@ def retract_batch(X: np.ndarray) -> np.ndarray:
 
 # %% ../nbs/12_mean_field.ipynb #3f4c2a34
 def grid_cdf(grid: np.ndarray, density: np.ndarray) -> np.ndarray:
-    "Cumulative trapezoid integral of a density on a 1D grid (starts at 0)."
+    """Cumulative trapezoid integral of a density on a 1D grid (starts at 0).
+
+    Parameters
+    ----------
+    grid : ndarray of shape (n,)
+        Increasing grid points.
+    density : ndarray of shape (n,)
+        Density values at them.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        The CDF at the grid points.
+    """
     return np.concatenate([[0.0], np.cumsum(0.5 * (density[1:] + density[:-1]) * np.diff(grid))])
 
 
 def w1_to_grid_1d(samples, grid, density, weights) -> float:
-    "W1 = int |F_n - F| between an empirical 1D sample and a grid density (grid quadrature weights)."
+    """W1 = int |F_n - F| between an empirical 1D sample and a grid density (grid quadrature weights).
+
+    Parameters
+    ----------
+    samples : array-like
+        The sample (flattened).
+    grid : ndarray of shape (n,)
+        Increasing grid points.
+    density : ndarray of shape (n,)
+        The reference density on the grid.
+    weights : ndarray of shape (n,)
+        Quadrature weights of the grid.
+
+    Returns
+    -------
+    float
+        The 1-Wasserstein distance.
+    """
     x = np.sort(np.asarray(samples, float).ravel())
     Fn = np.searchsorted(x, grid, side="right") / len(x)
     return float(np.abs(Fn - grid_cdf(grid, density)) @ weights)
 
 
 def w1_between_grid_densities(grid, p, q, weights) -> float:
-    "W1 = int |F_p - F_q| between two densities on the same 1D grid."
+    """W1 = int |F_p - F_q| between two densities on the same 1D grid.
+
+    Parameters
+    ----------
+    grid : ndarray of shape (n,)
+        Increasing grid points.
+    p, q : ndarray of shape (n,)
+        The two densities.
+    weights : ndarray of shape (n,)
+        Quadrature weights of the grid.
+
+    Returns
+    -------
+    float
+        The 1-Wasserstein distance.
+    """
     return float(np.abs(grid_cdf(grid, p) - grid_cdf(grid, q)) @ weights)
 
 
 class BlockCDF:
     """Accumulates empirical CDFs at 1D grid points per block (replica x time segment).
 
-    Call with Z (R, P, 1) at each recorded time; a new time block starts every `per_block` calls."""
+    Call with Z (R, P, 1) at each recorded time; a new time block starts every `per_block` calls;
+    `cdfs()` returns the block CDFs.
+
+    Parameters
+    ----------
+    grid : array-like of shape (n,)
+        Increasing grid points at which the CDFs are counted.
+    n_replicas : int
+        R, the number of replicas per call.
+    per_block : int
+        Calls per time block (at least 1).
+    """
 
     def __init__(self, grid, n_replicas, per_block):
         self.grid, self.R, self.per_block = np.asarray(grid, float), n_replicas, max(1, int(per_block))
@@ -91,7 +186,33 @@ class BlockCDF:
 
 
 def cdf_distances(block_cdfs, grid, weights, density):
-    """(W1 of the pooled CDF, debiased squared Cramer distance, its jackknife s.e.) to a grid density."""
+    """(W1 of the pooled CDF, debiased squared Cramer distance, its jackknife s.e.) to a grid density.
+
+    The squared Cramer distance int (F - F_ref)^2 is estimated without the bias of the sampling
+    noise by using only cross products of independent blocks.
+
+    Parameters
+    ----------
+    block_cdfs : array-like of shape (B, n)
+        Independent block CDFs, e.g. from `BlockCDF.cdfs`.
+    grid : ndarray of shape (n,)
+        The grid.
+    weights : ndarray of shape (n,)
+        Its quadrature weights.
+    density : ndarray of shape (n,)
+        The reference density.
+
+    Returns
+    -------
+    w1 : float
+    cramer2 : float
+    cramer2_se : float
+
+    Raises
+    ------
+    ValueError
+        If there are fewer than 3 blocks.
+    """
     E = np.asarray(block_cdfs) - grid_cdf(grid, density)
     Bn = len(E)
     if Bn < 3:
@@ -107,7 +228,28 @@ def cdf_distances(block_cdfs, grid, weights, density):
 def sliced_w1_weighted(A, wa, B, wb, n_directions=64, random_state=0) -> float:
     """Sliced W1 between weighted atom sets (A (n, d), wa) and (B (m, d), wb), averaged over random directions.
 
-    Each projection is exact: W1 = int |F_A - F_B| over the merged, sorted support."""
+    Each projection is exact: W1 = int |F_A - F_B| over the merged, sorted support.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n, d)
+        First set of atoms.
+    wa : array-like of shape (n,)
+        Their non-negative weights (normalised here).
+    B : ndarray of shape (m, d)
+        Second set of atoms.
+    wb : array-like of shape (m,)
+        Their weights.
+    n_directions : int
+        Number of random unit directions.
+    random_state : int, numpy.random.Generator or None
+        Seed of the directions.
+
+    Returns
+    -------
+    float
+        The mean of the 1D W1 distances over the directions.
+    """
     rng = as_generator(random_state)
     th = rng.standard_normal((n_directions, A.shape[1]))
     th /= np.linalg.norm(th, axis=1, keepdims=True)
@@ -121,7 +263,22 @@ def sliced_w1_weighted(A, wa, B, wb, n_directions=64, random_state=0) -> float:
 
 
 def fit_rate(P, dist):
-    "Least-squares fit of log dist = log C - alpha log P over the given points; returns (alpha, C)."
+    """Least-squares fit of log dist = log C - alpha log P over the given points; returns (alpha, C).
+
+    Parameters
+    ----------
+    P : array-like
+        Particle numbers (> 0).
+    dist : array-like
+        Distances (> 0), one per P.
+
+    Returns
+    -------
+    alpha : float
+        The fitted decay rate.
+    C : float
+        The fitted constant.
+    """
     P, dist = np.asarray(P, float), np.asarray(dist, float)
     coef = np.linalg.lstsq(np.c_[np.ones(len(P)), -np.log(P)], np.log(dist), rcond=None)[0]
     return float(coef[1]), float(np.exp(coef[0]))
@@ -134,7 +291,28 @@ def _check_step(step_size):
 
 
 def make_score(X, delta, sigma, score="table", n_quad=32):
-    "A callable Z (n, d) -> score: 'table' (`TabulatedScore`, d <= 2), 'quadrature' (Gauss-Hermite) or a callable."
+    """A callable Z (n, d) -> score: 'table' (`TabulatedScore`, d <= 2), 'quadrature' (Gauss-Hermite) or a callable.
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+        Training data.
+    delta, sigma : float
+        The bandwidths.
+    score : {"table", "quadrature"} or callable
+        The estimator; a callable is returned unchanged.
+    n_quad : int
+        Gauss-Hermite nodes per axis for "quadrature".
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    ValueError
+        If `score` is neither a known name nor callable.
+    """
     if isinstance(score, str) and score == "table":
         return TabulatedScore(X, delta, sigma)
     if isinstance(score, str) and score == "quadrature":
@@ -150,10 +328,50 @@ def run_particle_system(X, delta, sigma, n_particles, step_size, n_steps, n_burn
 
     Step: Y <- R(Y - h G_Y + noise), G_Y = G_Z L (eq. 34), noise from `integrator_noise`
     (Leimkuhler-Matthews "lm" or Euler-Maruyama "em"), R the closest-point retraction per replica;
-    Y_0 = R(Gaussian). After `n_burn` steps, the constraint multipliers of every step are averaged
-    and every `record_every`-th step `on_record(Z)` receives the particles (R, P, d).
-    Returns dict(lam (R, d), Lam (R, d, d): per-replica time averages; lam_trace, Lam_trace:
-    replica means per step; step_size, n_particles)."""
+    Y_0 = R(Gaussian). After `n_burn` steps, the constraint multipliers (`constraint_multipliers`)
+    of every step are averaged and every `record_every`-th step `on_record(Z)` receives the
+    particles (R, P, d).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data with a full-rank covariance.
+    delta, sigma : float
+        The bandwidths.
+    n_particles : int
+        P, at least rank + 2.
+    step_size : float
+        h (> 0).
+    n_steps : int
+        Steps after burn-in.
+    n_burn : int
+        Burn-in steps.
+    n_replicas : int
+        R, independent ensembles run together.
+    integrator : {"lm", "em"}
+        The noise scheme.
+    score : {"table", "quadrature"} or callable
+        Passed to `make_score`.
+    record_every : int
+        Recording period (steps).
+    on_record : callable or None
+        Receives the particles (R, P, d).
+    random_state : int, numpy.random.Generator or None
+        Seed.
+
+    Returns
+    -------
+    dict
+        lam (R, d) and Lam (R, d, d): per-replica time averages; lam_trace, Lam_trace: replica
+        means per step; step_size; n_particles.
+
+    Raises
+    ------
+    ValueError
+        If an argument is invalid, the data are rank-deficient or P is too small.
+    FloatingPointError
+        If the particles become non-finite (step too large).
+    """
     X = _check_data(X)
     delta, sigma = check_bandwidths(delta, sigma)
     P = check_positive_int("n_particles", n_particles, minimum=2)
@@ -198,7 +416,23 @@ def run_particle_system(X, delta, sigma, n_particles, step_size, n_steps, n_burn
 
 # %% ../nbs/12_mean_field.ipynb #d85bca41
 def bimodal_1d(n=120, sep=1.2, spread=0.25, random_state=0):
-    "The study's 1D data: two equal Gaussian clusters at +-sep with standard deviation `spread`, (n, 1)."
+    """The study's 1D data: two equal Gaussian clusters at +-sep with standard deviation `spread`, (n, 1).
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    sep : float
+        Distance of each cluster centre from 0.
+    spread : float
+        Standard deviation of each cluster.
+    random_state : int, numpy.random.Generator or None
+        Seed.
+
+    Returns
+    -------
+    ndarray of shape (n, 1)
+    """
     rng = as_generator(random_state)
     return np.concatenate([rng.normal(-sep, spread, n // 2), rng.normal(sep, spread, n - n // 2)])[:, None]
 
@@ -217,10 +451,47 @@ def mean_field_study_1d(X, delta, sigma, P_values=(10, 30, 100, 300, 1000), step
                         random_state=0, verbose=False):
     """Distance of the long-run one-particle marginal of the P-particle system to pi_MM and pi_naive (1D).
 
-    `step_sizes`: default (0.1, 0.025) x the stability bound 2 delta^2 / Sigma*. `horizon`: time
-    units after burn-in (a number, or one per step size); `block_time`: length of the time blocks
-    for the debiased distance (default horizon / 8). Returns a dict with the grid solution's summary
-    and one row per (h, P)."""
+    The numerical evidence (i)-(iii) of SPEC section 5 in 1D: for each step size and each P the
+    pooled marginal is compared with pi_MM and pi_naive computed by `solve_tilt_on_grid`.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, 1)
+        1D training data.
+    delta, sigma : float
+        The bandwidths.
+    P_values : sequence of int
+        Particle numbers to study.
+    step_sizes : sequence of float or None
+        Default (0.1, 0.025) x the stability bound 2 delta^2 / Sigma*.
+    horizon : float or sequence of float
+        Time units after burn-in (a number, or one per step size).
+    burn_in : float
+        Burn-in time.
+    particles_per_step : int
+        Replicas per P are ceil(particles_per_step / P), so every P costs about the same.
+    record_every : int
+        Record the particles every this many steps.
+    block_time : float or None
+        Length of the time blocks for the debiased distance (default horizon / 8).
+    n_grid : int
+        Points of the quadrature grid.
+    random_state : int or None
+        Seed; one independent stream per run.
+    verbose : bool
+        Print each row as it is computed.
+
+    Returns
+    -------
+    dict
+        The grid solution's summary (lam, Lam, mean, var, w1_naive_mm, grid, density,
+        naive_density, ...) and `rows`, one dict per (h, P).
+
+    Raises
+    ------
+    ValueError
+        If the data are not 1D or an argument is invalid.
+    """
     X = _check_data(X)
     if X.shape[1] != 1:
         raise ValueError(f"mean_field_study_1d needs 1D data, got d = {X.shape[1]}")
@@ -264,7 +535,18 @@ def mean_field_study_1d(X, delta, sigma, P_values=(10, 30, 100, 300, 1000), step
 def summarise_rates(study, P_fit=None):
     """Fitted log-log slopes per step size: of W1(marginal, pi_MM) and of |Lam_P - Lam| against P.
 
-    `P_fit` restricts the fit to those P (default: all)."""
+    Parameters
+    ----------
+    study : dict
+        The result of `mean_field_study_1d`.
+    P_fit : collection of int or None
+        Restrict the fit to these P (default: all).
+
+    Returns
+    -------
+    dict
+        {h: {"w1_rate": alpha, "Lam_rate": alpha}} from `fit_rate`, largest h first.
+    """
     out = {}
     for h in sorted({r["h"] for r in study["rows"]}, reverse=True):
         rows = [r for r in study["rows"] if r["h"] == h and (P_fit is None or r["P"] in P_fit)]
@@ -277,11 +559,49 @@ def summarise_rates(study, P_fit=None):
 def mean_field_study_2d(X, delta, sigma, P_values=(10, 30, 100, 300, 1000), step_size=None, horizon=20.0,
                         burn_in=3.0, particles_per_step=1000, record_every=10, n_grid=161, n_directions=64,
                         random_state=0, verbose=False):
-    """2D version of the study: sliced W1 of the pooled marginal to pi_MM and pi_naive (grid atoms;
-    their quantisation adds a floor proportional to the grid spacing, about 0.002 at n_grid=161).
+    """2D version of the study: sliced W1 of the pooled marginal to pi_MM and pi_naive.
 
-    `step_size` defaults to 0.1 x the stability bound 2 delta^2 / lambda_max(Sigma*). The score is
-    the 2D `TabulatedScore` (bilinear, error ~1e-3). Returns a dict with one row per P."""
+    Both targets are represented by grid atoms; their quantisation adds a floor proportional to the
+    grid spacing, about 0.002 at n_grid=161. The score is the 2D `TabulatedScore` (bilinear, error
+    ~1e-3).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, 2)
+        2D training data.
+    delta, sigma : float
+        The bandwidths.
+    P_values : sequence of int
+        Particle numbers to study.
+    step_size : float or None
+        Defaults to 0.1 x the stability bound 2 delta^2 / lambda_max(Sigma*).
+    horizon : float
+        Time units after burn-in.
+    burn_in : float
+        Burn-in time.
+    particles_per_step : int
+        Replicas per P are ceil(particles_per_step / P), so every P costs about the same.
+    record_every : int
+        Record the particles every this many steps.
+    n_grid : int
+        Points per axis of the quadrature grid.
+    n_directions : int
+        Directions of the sliced distance.
+    random_state : int or None
+        Seed; one independent stream per run.
+    verbose : bool
+        Print each row as it is computed.
+
+    Returns
+    -------
+    dict
+        The multipliers, sw1_naive_mm, the grid solution and `rows`, one dict per P.
+
+    Raises
+    ------
+    ValueError
+        If the data are not 2D or an argument is invalid.
+    """
     X = _check_data(X)
     if X.shape[1] != 2:
         raise ValueError(f"mean_field_study_2d needs 2D data, got d = {X.shape[1]}")
@@ -320,7 +640,23 @@ def mean_field_study_2d(X, delta, sigma, P_values=(10, 30, 100, 300, 1000), step
 
 # %% ../nbs/12_mean_field.ipynb #1bbcc441
 def three_clusters_2d(n=90, radius=1.2, spread=0.2, random_state=0):
-    "The 2D study's data: three equal Gaussian clusters on a circle of `radius`, (n, 2)."
+    """The 2D study's data: three equal Gaussian clusters on a circle of `radius`, (n, 2).
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    radius : float
+        Radius of the circle of centres.
+    spread : float
+        Standard deviation of each cluster.
+    random_state : int, numpy.random.Generator or None
+        Seed.
+
+    Returns
+    -------
+    ndarray of shape (n, 2)
+    """
     rng = as_generator(random_state)
     ang = np.pi / 2 + 2 * np.pi * np.arange(3) / 3
     centres = radius * np.c_[np.cos(ang), np.sin(ang)]

@@ -28,7 +28,19 @@ __all__ = ['sufficient_statistics', 'theta_to_matrices', 'matrices_to_theta', 'w
 def sufficient_statistics(W: np.ndarray) -> np.ndarray:
     """T(w) = (w, -(1/2) w_a^2 for each a, -w_a w_b for a < b), shape (K, r + r(r+1)/2).
 
-    With theta = (a, upper triangle of B), theta . T(w) = a^T w - (1/2) w^T B w."""
+    With theta = (a, upper triangle of B), theta . T(w) = a^T w - (1/2) w^T B w: the sufficient
+    statistics of the tilt (SPEC section 3) in whitened coordinates.
+
+    Parameters
+    ----------
+    W : ndarray of shape (K, r)
+        Points in whitened coordinates.
+
+    Returns
+    -------
+    ndarray of shape (K, r + r(r+1)/2)
+        T(w) for every row.
+    """
     K, r = W.shape
     iu = np.triu_indices(r)
     coef = np.where(iu[0] == iu[1], -0.5, -1.0)
@@ -36,7 +48,22 @@ def sufficient_statistics(W: np.ndarray) -> np.ndarray:
 
 
 def theta_to_matrices(theta: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray]:
-    "Split theta into a (r,) and the symmetric B (r, r)."
+    """Split theta into a (r,) and the symmetric B (r, r).
+
+    Parameters
+    ----------
+    theta : array-like of shape (r + r(r+1)/2,)
+        The linear part followed by the upper triangle of B (row-major, `numpy.triu_indices` order).
+    r : int
+        The dimension.
+
+    Returns
+    -------
+    a : ndarray of shape (r,)
+        The linear coefficients.
+    B : ndarray of shape (r, r)
+        The symmetric quadratic coefficients.
+    """
     theta = np.asarray(theta, float)
     B = np.zeros((r, r))
     B[np.triu_indices(r)] = theta[r:]
@@ -44,12 +71,36 @@ def theta_to_matrices(theta: np.ndarray, r: int) -> tuple[np.ndarray, np.ndarray
 
 
 def matrices_to_theta(a: np.ndarray, B: np.ndarray) -> np.ndarray:
-    "Inverse of `theta_to_matrices`."
+    """Inverse of `theta_to_matrices`.
+
+    Parameters
+    ----------
+    a : array-like of shape (r,)
+        The linear coefficients.
+    B : array-like of shape (r, r)
+        A symmetric matrix (only its upper triangle is read).
+
+    Returns
+    -------
+    ndarray of shape (r + r(r+1)/2,)
+        theta.
+    """
     return np.concatenate([np.asarray(a, float), np.asarray(B, float)[np.triu_indices(len(a))]])
 
 
 def whitened_target(r: int) -> np.ndarray:
-    "E*[T(w)] when w has mean 0 and covariance I: (0, -1/2 on the diagonal, 0 off it)."
+    """E*[T(w)] when w has mean 0 and covariance I: (0, -1/2 on the diagonal, 0 off it).
+
+    Parameters
+    ----------
+    r : int
+        The dimension.
+
+    Returns
+    -------
+    ndarray of shape (r + r(r+1)/2,)
+        The target moments of the dual problem (SPEC section 3) in whitened coordinates.
+    """
     iu = np.triu_indices(r)
     return np.concatenate([np.zeros(r), np.where(iu[0] == iu[1], -0.5, 0.0)])
 
@@ -57,14 +108,52 @@ def whitened_target(r: int) -> np.ndarray:
 def whitened_to_tilt(a, B, mu, Linv):
     """(lam, Lam) in z from (a, B) in w = Linv (z - mu): Lam = Linv^T B Linv, lam = Linv^T a + Lam mu.
 
-    Then a^T w - (1/2) w^T B w = lam^T z - (1/2) z^T Lam z + const (SPEC section 3)."""
+    Then a^T w - (1/2) w^T B w = lam^T z - (1/2) z^T Lam z + const (SPEC section 3).
+
+    Parameters
+    ----------
+    a : ndarray of shape (r,)
+        Linear whitened multipliers.
+    B : ndarray of shape (r, r)
+        Quadratic whitened multipliers (symmetric).
+    mu : ndarray of shape (d,)
+        The data mean.
+    Linv : ndarray of shape (r, d)
+        The inverse (or pseudo-inverse) of the covariance factor L.
+
+    Returns
+    -------
+    lam : ndarray of shape (d,)
+        The linear multiplier of pi_MM.
+    Lam : ndarray of shape (d, d)
+        The quadratic multiplier of pi_MM (symmetrised).
+    """
     Lam = Linv.T @ B @ Linv
     Lam = 0.5 * (Lam + Lam.T)
     return Linv.T @ a + Lam @ mu, Lam
 
 
 def tilt_to_whitened(lam, Lam, mu, L):
-    "Inverse of `whitened_to_tilt` for z = mu + L w: B = L^T Lam L, a = L^T (lam - Lam mu)."
+    """Inverse of `whitened_to_tilt` for z = mu + L w: B = L^T Lam L, a = L^T (lam - Lam mu).
+
+    Parameters
+    ----------
+    lam : ndarray of shape (d,)
+        Linear multiplier in z.
+    Lam : ndarray of shape (d, d)
+        Quadratic multiplier in z.
+    mu : ndarray of shape (d,)
+        The data mean.
+    L : ndarray of shape (d, r)
+        The covariance factor.
+
+    Returns
+    -------
+    a : ndarray of shape (r,)
+        Linear whitened multipliers.
+    B : ndarray of shape (r, r)
+        Quadratic whitened multipliers (symmetrised).
+    """
     B = L.T @ Lam @ L
     return L.T @ (lam - Lam @ mu), 0.5 * (B + B.T)
 
@@ -89,7 +178,18 @@ def _check_axes(axes):
 
 
 def trapezoid_weights(ax: np.ndarray) -> np.ndarray:
-    "Composite trapezoid weights of a 1-D grid (they sum to its length)."
+    """Composite trapezoid weights of a 1-D grid (they sum to its length).
+
+    Parameters
+    ----------
+    ax : ndarray of shape (n,)
+        Increasing grid points.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Weights w with sum_k w_k f(ax_k) the trapezoid rule on [ax[0], ax[-1]].
+    """
     h = np.diff(ax)
     w = np.zeros_like(ax)
     w[:-1] += h / 2
@@ -98,7 +198,25 @@ def trapezoid_weights(ax: np.ndarray) -> np.ndarray:
 
 
 def tensor_grid(axes) -> tuple[np.ndarray, np.ndarray]:
-    "Grid points (K, d) in C order and tensor trapezoid weights (K,) for a list of axes."
+    """Grid points (K, d) in C order and tensor trapezoid weights (K,) for a list of axes.
+
+    Parameters
+    ----------
+    axes : list of ndarray
+        One finite, strictly increasing 1-D array (at least 3 points) per dimension, d <= 2.
+
+    Returns
+    -------
+    points : ndarray of shape (K, d)
+        The grid points, K = product of the axis lengths.
+    weights : ndarray of shape (K,)
+        Products of the axes' trapezoid weights.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the axes are not a non-empty list of valid 1-D grids, or there are more than 2.
+    """
     axes = _check_axes(axes)
     mesh = np.meshgrid(*axes, indexing="ij")
     wmesh = np.meshgrid(*[trapezoid_weights(ax) for ax in axes], indexing="ij")
@@ -112,7 +230,27 @@ def _check_data(X, min_samples=2):
 def default_axes(X, delta, sigma, n_points=None, width=6.0):
     """One axis per dimension covering the data's range by `width * (delta + sigma)` on each side.
 
-    `n_points` defaults to 801 (1D) or 121 per axis (2D)."""
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data, d <= 2.
+    delta, sigma : float
+        The bandwidths of V_{delta,sigma} (SPEC section 2).
+    n_points : int or None
+        Points per axis (at least 3); None means 801 in 1D and 121 per axis in 2D.
+    width : float
+        Padding in units of delta + sigma (> 0).
+
+    Returns
+    -------
+    list of ndarray
+        d uniformly spaced axes (`numpy.linspace`).
+
+    Raises
+    ------
+    ValueError
+        If d > 2 or an argument is invalid.
+    """
     X = _check_data(X)
     delta, sigma = check_bandwidths(delta, sigma)
     d = X.shape[1]
@@ -137,10 +275,39 @@ def _uniform_spacing(ax):
 def convolved_potential(X, delta, sigma, axes, return_score=False, truncate=9.0, max_points=4_000_000):
     """V_{delta,sigma} (and optionally the score -grad V) at the points of a uniform tensor grid, d <= 2.
 
-    The average over u ~ N(0, I) is a trapezoid rule in u on a refined, padded grid (a discrete
-    Gaussian convolution of the exact -log p_delta, resp. of its exact score), accurate to ~1e-10
-    for refined spacing <= min(sigma/4, delta/10). Returns V with the grid's shape (and the score
-    with shape grid + (d,))."""
+    The average over u ~ N(0, I) in V(z) = -E_u[log p_delta(z + sigma u)] (SPEC section 2) is a
+    trapezoid rule in u on a refined, padded grid (a discrete Gaussian convolution of the exact
+    -log p_delta, resp. of its exact score), accurate to ~1e-10 for refined spacing
+    <= min(sigma/4, delta/10).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data.
+    delta, sigma : float
+        The bandwidths; sigma = 0 evaluates -log p_delta exactly.
+    axes : list of ndarray
+        One uniformly spaced axis per data dimension.
+    return_score : bool
+        Also return the score.
+    truncate : float
+        Gaussian filter support in standard deviations.
+    max_points : int
+        Largest refined grid allowed.
+
+    Returns
+    -------
+    V : ndarray
+        The potential, with the grid's shape.
+    score : ndarray
+        Only with `return_score=True`: shape grid + (d,).
+
+    Raises
+    ------
+    ValueError
+        If the axes are not uniform, do not match the data dimension, or the refined grid would
+        exceed `max_points`.
+    """
     X = _check_data(X, min_samples=1)
     delta, sigma = check_bandwidths(delta, sigma)
     axes = _check_axes(axes)
@@ -188,8 +355,26 @@ class TabulatedScore:
     Built with `convolved_potential` over the data's range +- `width` (delta + sigma) with spacing
     `spacing` (default min(delta, sigma)/100 in 1D, /10 in 2D) and evaluated by (bi)linear
     interpolation, whose error is at most spacing^2/8 times the score's second derivatives (checked
-    below: ~1e-5 in 1D, ~1e-3 in 2D). Points outside the table fall back to Gauss-Hermite quadrature
-    with 128 (1D) / 48 (2D) nodes per axis. For sigma = 0 the exact score is cheap and used directly."""
+    in the notebook: ~1e-5 in 1D, ~1e-3 in 2D). Points outside the table fall back to Gauss-Hermite
+    quadrature with 128 (1D) / 48 (2D) nodes per axis. For sigma = 0 the exact score is cheap and
+    used directly. Calling the object returns the score at the rows of Z (P, d).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data, d <= 2.
+    delta, sigma : float
+        The bandwidths (SPEC section 2).
+    spacing : float or None
+        Table spacing; None uses the default above.
+    width : float or None
+        Padding in units of delta + sigma; None means 12 (1D) or 6 (2D).
+
+    Raises
+    ------
+    ValueError
+        If d > 2 or the bandwidths are invalid.
+    """
 
     def __init__(self, X, delta, sigma, spacing=None, width=None):
         X = _check_data(X, min_samples=1)
@@ -247,9 +432,45 @@ class TabulatedScore:
 class TiltSolution:
     """Multipliers (lam, Lam) of pi_MM and the tilted/naive densities on a tensor grid.
 
-    `density`, `naive_density`, `V` and `weights` have the grid's shape; `mean`, `cov` are the
-    tilted density's moments on the grid; `history` holds the dual gradient norms (whitened units)
-    from the start of Newton; `edge_mass` is the tilted probability on the outermost grid lines."""
+    Returned by `solve_tilt` and `solve_tilt_on_grid`. `density`, `naive_density`, `V` and `weights`
+    have the grid's shape; `mean`, `cov` are the tilted density's moments on the grid (to compare with
+    `target_mean`, `target_cov`); `history` holds the dual gradient norms (whitened units) from the
+    start of Newton; `edge_mass` is the tilted probability on the outermost grid lines (small when the
+    grid is wide enough); `theta` the whitened multipliers.
+
+    Parameters
+    ----------
+    lam : ndarray of shape (d,)
+        Linear multiplier of pi_MM (SPEC section 3).
+    Lam : ndarray of shape (d, d)
+        Quadratic multiplier of pi_MM (symmetric).
+    density, naive_density : ndarray
+        pi_MM and pi_naive at the grid points (grid-shaped, normalised on the grid).
+    mean : ndarray of shape (d,)
+        Mean of `density` by the grid quadrature.
+    cov : ndarray of shape (d, d)
+        Covariance of `density` by the grid quadrature.
+    history : list of float
+        Dual gradient norms, one per Newton iteration.
+    axes : list of ndarray
+        The grid axes.
+    V : ndarray
+        The potential on the grid (grid-shaped).
+    weights : ndarray
+        Quadrature weights (grid-shaped).
+    target_mean : ndarray of shape (d,)
+        The requested mean.
+    target_cov : ndarray of shape (d, d)
+        The requested covariance.
+    converged : bool
+        Whether the gradient norm reached the tolerance.
+    n_iter : int
+        Newton steps taken.
+    edge_mass : float
+        Tilted probability on the outermost grid lines.
+    theta : ndarray
+        Whitened multipliers (a, upper triangle of B).
+    """
     lam: np.ndarray
     Lam: np.ndarray
     density: np.ndarray
@@ -278,7 +499,20 @@ class TiltSolution:
 
 
 def kl_on_grid(p, q, weights) -> float:
-    "KL(p || q) = sum_k w_k p_k log(p_k / q_k) for densities on a grid (0 log 0 = 0)."
+    """KL(p || q) = sum_k w_k p_k log(p_k / q_k) for densities on a grid (0 log 0 = 0).
+
+    Parameters
+    ----------
+    p, q : array-like
+        Density values at the grid points (any shape, same size).
+    weights : array-like
+        Quadrature weights of the grid points.
+
+    Returns
+    -------
+    float
+        The divergence; inf if q vanishes where p does not.
+    """
     p, q, w = (np.asarray(t, float).ravel() for t in (p, q, weights))
     m = p > 0
     if np.any(q[m] <= 0):
@@ -299,8 +533,37 @@ def _edge_mass(p):
 def solve_tilt(V, axes, mean, cov, tol=1e-11, max_iter=50, theta0=None) -> TiltSolution:
     """Damped Newton for the multipliers of exp(-V + lam.z - z^T Lam z / 2) with moments (mean, cov).
 
-    `V`: the potential at the grid points of `axes` (K values, flat in C order, or grid-shaped);
-    `mean` (d,), `cov` (d, d) positive definite. Works in whitened coordinates (see above)."""
+    Maximises the concave dual of SPEC section 3 on the grid, in whitened coordinates
+    w = L^-1 (z - mean), starting from theta0 (default 0, the naive target).
+
+    Parameters
+    ----------
+    V : array-like
+        The potential at the grid points of `axes` (K values, flat in C order, or grid-shaped).
+    axes : list of ndarray
+        One 1-D grid per dimension, d <= 2.
+    mean : array-like of shape (d,)
+        Target mean.
+    cov : array-like of shape (d, d)
+        Target covariance, positive definite.
+    tol : float
+        Stop when the dual gradient norm is at most `tol`.
+    max_iter : int
+        Maximum Newton steps (>= 0).
+    theta0 : array-like or None
+        Starting whitened multipliers.
+
+    Returns
+    -------
+    TiltSolution
+        The multipliers, densities and convergence record.
+
+    Raises
+    ------
+    ValueError
+        If `V` has the wrong size or is not finite, or `mean`/`cov` have the wrong shape or `cov` is
+        not positive definite.
+    """
     axes = _check_axes(axes)
     d = len(axes)
     Z, wts = tensor_grid(axes)
@@ -373,11 +636,36 @@ def solve_tilt_on_grid(X, delta, sigma, axes=None, potential="auto", n_quad=32, 
                        max_iter=50) -> TiltSolution:
     """Lagrange multipliers (lam, Lam) of pi_MM for data X (N, d), d <= 2, by Newton on a tensor grid.
 
-    `axes`: one 1-D grid array per dimension (None: `default_axes(X, delta, sigma)`).
-    `potential`: how V_{delta,sigma} is evaluated at the grid points: "convolution" (uniform axes;
-    `convolved_potential`, accurate to ~1e-10), "quadrature" (`smoothed_potential` with `n_quad`
-    Gauss-Hermite nodes per axis, any axes), or "auto" (convolution when the axes are uniform and
-    the refined grid fits `convolved_potential`'s budget, quadrature otherwise). SPEC sections 2-3."""
+    Implements SPEC sections 2-3: evaluates V_{delta,sigma} on the grid, then calls `solve_tilt`
+    with the data's mean and covariance.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data, d <= 2, full-rank covariance.
+    delta, sigma : float
+        The bandwidths.
+    axes : list of ndarray or None
+        One 1-D grid per dimension; None uses `default_axes(X, delta, sigma)`.
+    potential : {"auto", "convolution", "quadrature"}
+        How V is evaluated: "convolution" (uniform axes; `convolved_potential`, accurate to ~1e-10),
+        "quadrature" (`smoothed_potential` with `n_quad` Gauss-Hermite nodes per axis, any axes), or
+        "auto" (convolution when the axes are uniform and the refined grid fits
+        `convolved_potential`'s budget, quadrature otherwise).
+    n_quad : int
+        Gauss-Hermite nodes per axis.
+    tol, max_iter
+        Passed to `solve_tilt`.
+
+    Returns
+    -------
+    TiltSolution
+
+    Raises
+    ------
+    ValueError
+        If d > 2, the covariance is singular, `potential` is unknown or the axes do not match.
+    """
     X = _check_data(X)
     delta, sigma = check_bandwidths(delta, sigma)
     if X.shape[1] > 2:
@@ -410,7 +698,29 @@ class TiltedGradient:
     """grad_w U(w) = -L^T s(mu + L w) - a + B w, the whitened gradient of the tilted potential.
 
     `s` is `mmsold.potential.smoothed_score` with the given estimator options, or for
-    smoothing="grid" (d <= 2) a `TabulatedScore`."""
+    smoothing="grid" (d <= 2) a `TabulatedScore`. Calling the object with (W, a, B, rng) returns
+    the gradient at the rows of W (P, r).
+
+    Parameters
+    ----------
+    X : ndarray of shape (N, d)
+        Training data.
+    delta, sigma : float
+        The bandwidths.
+    mu : ndarray of shape (d,)
+        The data mean.
+    L : ndarray of shape (d, r)
+        The covariance factor.
+    smoothing : {"quadrature", "mc", "grid"}
+        The score estimator.
+    n_quad, n_noise, n_neighbors
+        Options of `smoothed_score`.
+
+    Raises
+    ------
+    ValueError
+        If `smoothing` is unknown.
+    """
 
     def __init__(self, X, delta, sigma, mu, L, smoothing="quadrature", n_quad=8, n_noise=1, n_neighbors=None):
         if smoothing not in _SMOOTHINGS:
@@ -433,7 +743,30 @@ class TiltedGradient:
 def run_chains(grad, W, n_steps, h, rng, xi=None, callback=None):
     """`n_steps` Leimkuhler-Matthews steps of independent chains w <- w - h grad(w) + sqrt(h/2)(xi_k + xi_{k+1}).
 
-    Returns (W, xi): the state and the pending noise draw, so a later call continues the same chain."""
+    Parameters
+    ----------
+    grad : callable
+        Maps states (n, r) to gradients (n, r).
+    W : ndarray of shape (n, r)
+        Initial states.
+    n_steps : int
+        Number of steps.
+    h : float
+        Step size.
+    rng : numpy.random.Generator
+        Noise source.
+    xi : ndarray of shape (n, r) or None
+        The pending noise draw of a previous call (None draws a fresh one).
+    callback : callable or None
+        Called with the states after every step.
+
+    Returns
+    -------
+    W : ndarray of shape (n, r)
+        The final states.
+    xi : ndarray of shape (n, r)
+        The pending noise draw, so a later call continues the same chain.
+    """
     xi = rng.standard_normal(W.shape) if xi is None else xi
     for _ in range(n_steps):
         xi_next = rng.standard_normal(W.shape)
@@ -447,7 +780,22 @@ def run_chains(grad, W, n_steps, h, rng, xi=None, callback=None):
 def tilted_step_bound(L, delta, B=None) -> float:
     """2 / kappa with kappa = lambda_max(Sigma*) / delta^2 + max(lambda_max(B), 0) >= hess_w U.
 
-    (SPEC section 2: hess V <= I / delta^2, so L^T hess V L <= lambda_max(L L^T) / delta^2.)"""
+    (SPEC section 2: hess V <= I / delta^2, so L^T hess V L <= lambda_max(L L^T) / delta^2.)
+
+    Parameters
+    ----------
+    L : ndarray of shape (d, r)
+        The covariance factor.
+    delta : float
+        The mixture bandwidth.
+    B : ndarray of shape (r, r) or None
+        Whitened quadratic multiplier (None: no tilt).
+
+    Returns
+    -------
+    float
+        The stability bound on the Langevin step in whitened coordinates.
+    """
     lmax = np.linalg.svd(np.atleast_2d(L), compute_uv=False)[0] ** 2
     kappa = lmax / delta**2 + (max(np.linalg.eigvalsh(B)[-1], 0.0) if B is not None and B.size else 0.0)
     return 2.0 / kappa
@@ -457,8 +805,31 @@ def tilted_step_bound(L, delta, B=None) -> float:
 class StochasticTiltSolution:
     """Multipliers from stochastic approximation with Monte Carlo standard errors (whitened theta).
 
-    `moment_gap` = E*[T] - E_theta[T] from the final run and its standard error `moment_gap_se`;
-    `history` holds the norms of the noisy dual gradients."""
+    Returned by `solve_tilt_stochastic`. `moment_gap` = E*[T] - E_theta[T] from the final run and its
+    standard error `moment_gap_se`; `theta_se` the standard errors of theta; `history` holds the norms
+    of the noisy dual gradients; `step_size` and `n_chains` the chain settings used.
+
+    Parameters
+    ----------
+    lam : ndarray of shape (d,)
+        Linear multiplier of pi_MM (SPEC section 3).
+    Lam : ndarray of shape (d, d)
+        Quadratic multiplier of pi_MM.
+    theta : ndarray
+        Whitened multipliers (a, upper triangle of B), the average of the last half of the iterates.
+    theta_se : ndarray
+        Monte Carlo standard errors of `theta`.
+    moment_gap : ndarray
+        E*[T] - E_theta[T] from the final run.
+    moment_gap_se : ndarray
+        Its standard errors.
+    history : list of float
+        Norms of the noisy dual gradients, one per iteration.
+    step_size : float
+        The Langevin step used.
+    n_chains : int
+        The number of chains.
+    """
     lam: np.ndarray
     Lam: np.ndarray
     theta: np.ndarray
@@ -484,8 +855,48 @@ def solve_tilt_stochastic(X, delta, sigma, n_chains=200, n_iter=150, n_inner=5, 
                           n_neighbors=None, random_state=None) -> StochasticTiltSolution:
     """Multipliers (lam, Lam) of pi_MM in any dimension by Robbins-Monro on the dual (SPEC section 3).
 
-    `step_size=None` uses a tenth of `tilted_step_bound(L, delta)`. See the notebook for the scheme
-    and the stated tolerance (`result.tolerance()`)."""
+    Newton-like steps theta <- theta + gain k^(-decay) H^-1 (E*[T] - mean of T over the chains), with
+    `n_chains` Langevin chains on the tilted potential; the result averages the last half of the
+    iterates. See the notebook for the scheme and the stated tolerance (`result.tolerance()`).
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        Training data (any d; rank-deficient data are handled in the affine hull).
+    delta, sigma : float
+        The bandwidths.
+    n_chains : int
+        Independent chains (>= 2).
+    n_iter : int
+        Robbins-Monro iterations (>= 2).
+    n_inner : int
+        Langevin steps per iteration.
+    n_burn : int
+        Burn-in steps before the first iteration.
+    n_eval : int
+        Steps of the final run that estimates the standard errors (>= 2).
+    step_size : float or None
+        Langevin step; None uses a tenth of `tilted_step_bound(L, delta)`.
+    gain : float
+        Step-size scale (> 0).
+    decay : float
+        Step-size exponent in (0.5, 1].
+    smoothing : {"quadrature", "mc", "grid"}
+        The score estimator of `TiltedGradient`.
+    n_quad, n_noise, n_neighbors
+        Options of the score estimator.
+    random_state : int, numpy.random.Generator or None
+        Seed; the same seed gives the same result.
+
+    Returns
+    -------
+    StochasticTiltSolution
+
+    Raises
+    ------
+    TypeError, ValueError
+        If the data or an option is invalid.
+    """
     X = _check_data(X)
     delta, sigma = check_bandwidths(delta, sigma)
     _check_int_options(n_chains=(n_chains, 2), n_iter=(n_iter, 2), n_inner=(n_inner, 1), n_burn=(n_burn, 0),
@@ -541,18 +952,48 @@ def solve_tilt_stochastic(X, delta, sigma, n_chains=200, n_iter=150, n_inner=5, 
 class TiltedTarget:
     """pi_MM proportional to exp(-V_{delta,sigma}(z) + lam.z - z^T Lam z / 2), sampled by independent chains.
 
+    The mean-field sampler of SPEC section 4: once (lam, Lam) are known (SPEC section 3), independent
+    Langevin chains on the tilted potential sample pi_MM with no limit on the number of samples.
+
     Parameters
     ----------
-    delta, sigma : the naive target's bandwidths (SPEC section 2).
-    lam, Lam : the multipliers ((d,), (d, d)); None solves for them in `fit`.
-    step_size : Langevin step in whitened coordinates; None = 0.1 x `tilted_step_bound`.
-    n_steps : Langevin steps per chain.
-    smoothing, n_quad, n_noise, n_neighbors : the score estimator: "quadrature" / "mc" for
-        `smoothed_score`, "grid" (d <= 2) for the accurate `TabulatedScore`.
-    random_state : seed used by `fit` (stochastic solve) and by `sample` when not given one.
+    delta, sigma : float
+        The naive target's bandwidths (SPEC section 2).
+    lam, Lam : array-like or None
+        The multipliers, shapes (d,) and (d, d); None solves for them in `fit` (on a grid when
+        d <= 2 and the covariance has full rank, stochastically otherwise).
+    step_size : float or None
+        Langevin step in whitened coordinates; None = 0.1 x `tilted_step_bound`.
+    n_steps : int
+        Langevin steps per chain.
+    smoothing : {"quadrature", "mc", "grid"}
+        The score estimator: "quadrature" / "mc" for `smoothed_score`, "grid" (d <= 2) for the
+        accurate `TabulatedScore`.
+    n_quad, n_noise, n_neighbors
+        Options of the score estimator.
+    random_state : int, numpy.random.Generator or None
+        Seed used by `fit` (stochastic solve) and by `sample` when not given one.
 
-    Attributes (after fit): mean_, covariance_, factor_, lam_, Lam_, step_size_, stability_bound_,
-    solution_ (the TiltSolution / StochasticTiltSolution when solved), n_features_in_.
+    Attributes
+    ----------
+    mean_ : ndarray of shape (d,)
+        The data mean.
+    covariance_ : ndarray of shape (d, d)
+        The data covariance.
+    factor_ : ndarray of shape (d, r)
+        Its factor L.
+    lam_ : ndarray of shape (d,)
+        The linear multiplier used.
+    Lam_ : ndarray of shape (d, d)
+        The quadratic multiplier used.
+    step_size_ : float
+        The step size used.
+    stability_bound_ : float
+        `tilted_step_bound` for the fitted tilt.
+    solution_ : TiltSolution or StochasticTiltSolution
+        The solver's result (only when the multipliers were solved for).
+    n_features_in_ : int
+        The number of features d.
     """
 
     def __init__(self, delta=0.1, sigma=0.0, lam=None, Lam=None, step_size=None, n_steps=500,
@@ -562,7 +1003,26 @@ class TiltedTarget:
         self.n_noise, self.n_neighbors, self.random_state = n_noise, n_neighbors, random_state
 
     def fit(self, X, y=None):
-        "Store the data's moments, solve for (lam, Lam) if not given, choose the step; returns self."
+        """Store the data's moments, solve for (lam, Lam) if not given, choose the step; returns self.
+
+        Parameters
+        ----------
+        X : array-like of shape (N, d)
+            Training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        TiltedTarget
+            self, fitted.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If `X` or a parameter is invalid, only one of lam and Lam is given, or they have the wrong
+            shape.
+        """
         X = _check_data(X)
         delta, sigma = check_bandwidths(self.delta, self.sigma)
         check_positive_int("n_steps", self.n_steps)
@@ -603,7 +1063,26 @@ class TiltedTarget:
         return self
 
     def sample(self, n_samples, random_state=None):
-        "n_samples independent draws (n_samples, d): the end points of independent Langevin chains."
+        """n_samples independent draws (n_samples, d): the end points of independent Langevin chains.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of chains (>= 1).
+        random_state : int, numpy.random.Generator or None
+            Seed; None uses the estimator's `random_state`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, d)
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not fitted or `n_samples` is invalid.
+        FloatingPointError
+            If the chains diverge (step size too large for this tilt).
+        """
         if not hasattr(self, "mean_"):
             raise ValueError("this TiltedTarget is not fitted yet: call fit(X) first")
         n_samples = check_positive_int("n_samples", n_samples)

@@ -17,8 +17,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-# scripts whose outputs others read run first (fig6 writes the digit bandwidths that fig3/5/10 use)
-FIRST = ("fig6_",)
+# scripts whose outputs others read run first (fig6 writes the digit bandwidths that fig3/5/10 use;
+# results_table writes the 2D settings that fig2 reuses)
+FIRST = ("fig6_", "results_table")
 
 
 def scripts():

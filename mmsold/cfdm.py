@@ -27,14 +27,54 @@ def _check_t(t):
 
 
 def cfdm_log_weights(Z, X, t):
-    "Unnormalised log-weights -|z - t x_i|^2 / (2 (1-t)^2) of the mixture rho_t, shape (P, N)."
+    """Unnormalised log-weights -|z - t x_i|^2 / (2 (1-t)^2) of the mixture rho_t, shape (P, N).
+
+    Parameters
+    ----------
+    Z : ndarray of shape (P, d)
+        Query points.
+    X : ndarray of shape (N, d)
+        Training points.
+    t : float
+        Time in [0, 1).
+
+    Returns
+    -------
+    ndarray of shape (P, N)
+        The log-weights of rho_t = (1/N) sum_i N(t x_i, (1-t)^2 I) (SPEC section 6).
+
+    Raises
+    ------
+    ValueError
+        If `t` is not a number in [0, 1).
+    """
     t = _check_t(t)
     d2 = (np.sum(Z**2, 1)[:, None] + t**2 * np.sum(X**2, 1)[None, :] - 2 * t * Z @ X.T)
     return -np.maximum(d2, 0.0) / (2 * (1 - t) ** 2)
 
 
 def cfdm_posterior_mean(Z, X, t):
-    "Exact posterior mean m_t(z) = sum_i softmax_i(log-weights) x_i for each row of Z, shape (P, d)."
+    """Exact posterior mean m_t(z) = sum_i softmax_i(log-weights) x_i for each row of Z, shape (P, d).
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Query points.
+    X : array_like of shape (N, d)
+        Training points.
+    t : float
+        Time in [0, 1).
+
+    Returns
+    -------
+    ndarray of shape (P, d)
+        m_t(z), computed over all N training points in memory-bounded blocks.
+
+    Raises
+    ------
+    ValueError
+        If `t` is not a number in [0, 1).
+    """
     Z, X = np.asarray(Z, np.float64), np.asarray(X, np.float64)
     out = np.empty_like(Z)
     rows = max(1, _MAX_ELEMENTS // max(len(X), 1))
@@ -46,7 +86,27 @@ def cfdm_posterior_mean(Z, X, t):
 
 
 def closed_form_score(Z, X, t):
-    "Exact score of rho_t: s_t(z) = (t m_t(z) - z) / (1 - t)^2 (SPEC section 6), shape (P, d)."
+    """Exact score of rho_t: s_t(z) = (t m_t(z) - z) / (1 - t)^2 (SPEC section 6), shape (P, d).
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Query points.
+    X : array_like of shape (N, d)
+        Training points.
+    t : float
+        Time in [0, 1).
+
+    Returns
+    -------
+    ndarray of shape (P, d)
+        The score of the empirical perturbed target rho_t.
+
+    Raises
+    ------
+    ValueError
+        If `t` is not a number in [0, 1).
+    """
     t = _check_t(t)
     Z = np.asarray(Z, np.float64)
     return (t * cfdm_posterior_mean(Z, X, t) - Z) / (1 - t) ** 2
@@ -84,7 +144,39 @@ def smoothed_posterior_mean(Z, X, t, sigma, n_smoothing=1, n_neighbors=None, n_r
     """m_t^sigma(z): the posterior mean with weights at z + sigma eps, averaged over `n_smoothing` draws.
 
     `n_neighbors=None` (or >= N) is exact; otherwise the DEANN estimator with `n_neighbors` nearest and
-    `n_random` random non-neighbours (`nn`: a fitted `NearestNeighbors` on X, built if not given)."""
+    `n_random` random non-neighbours (`nn`: a fitted `NearestNeighbors` on X, built if not given).
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Query points.
+    X : array_like of shape (N, d)
+        Training points.
+    t : float
+        Time in [0, 1).
+    sigma : float
+        Smoothing bandwidth, >= 0 (0 gives the exact closed-form posterior mean).
+    n_smoothing : int
+        Draws M of eps ~ N(0, I) per point (default 1).
+    n_neighbors : int or None
+        K nearest training points per softmax; `None` is exact.
+    n_random : int
+        L random non-neighbours, each weighted (N - K) / (L N) against 1/N (default 0).
+    nn : sklearn.neighbors.NearestNeighbors or None
+        Index fitted on `X`, reused across calls.
+    random_state : None, int or numpy.random.Generator
+        Seed for eps and the random non-neighbours.
+
+    Returns
+    -------
+    ndarray of shape (P, d)
+        The smoothed posterior mean (SPEC section 6).
+
+    Raises
+    ------
+    ValueError
+        If `t` is not a number in [0, 1).
+    """
     Z, X = np.asarray(Z, np.float64), np.asarray(X, np.float64)
     t = _check_t(t)
     rng = as_generator(random_state)
@@ -102,13 +194,50 @@ def smoothed_posterior_mean(Z, X, t, sigma, n_smoothing=1, n_neighbors=None, n_r
 
 
 def cfdm_velocity(Z, X, t, sigma, **kwargs):
-    "v_t^sigma(z) = (m_t^sigma(z) - z) / (1 - t) (SPEC section 6); keyword arguments go to `smoothed_posterior_mean`."
+    """v_t^sigma(z) = (m_t^sigma(z) - z) / (1 - t) (SPEC section 6); keyword arguments go to `smoothed_posterior_mean`.
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Current points.
+    X : array_like of shape (N, d)
+        Training points.
+    t : float
+        Time in [0, 1).
+    sigma : float
+        Smoothing bandwidth, >= 0.
+    **kwargs
+        `n_smoothing`, `n_neighbors`, `n_random`, `nn`, `random_state`.
+
+    Returns
+    -------
+    ndarray of shape (P, d)
+        The velocity, equal to (z + (1 - t) s_t(z)) / t for the exact score.
+
+    Raises
+    ------
+    ValueError
+        If `t` is not a number in [0, 1).
+    """
     t = _check_t(t)
     return (smoothed_posterior_mean(Z, X, t, sigma, **kwargs) - np.asarray(Z, np.float64)) / (1 - t)
 
 
 def cfdm_time_grid(t0, n_steps):
-    "Uniform grid t_k = t0 + (1 - t0) k / S, k = 0..S (S = n_steps)."
+    """Uniform grid t_k = t0 + (1 - t0) k / S, k = 0..S (S = n_steps).
+
+    Parameters
+    ----------
+    t0 : float
+        Start time in [0, 1).
+    n_steps : int
+        Number of Euler steps S >= 1.
+
+    Returns
+    -------
+    ndarray of shape (n_steps + 1,)
+        The grid from `t0` to 1.
+    """
     return t0 + (1 - t0) * np.arange(n_steps + 1) / n_steps
 
 # %% ../nbs/20_cfdm.ipynb #882edfb4
@@ -137,11 +266,22 @@ def _check_int(v, name, minimum, allow_none=False):
 class SigmaCFDM:
     """sigma-CFDM (Scarvelis et al. 2023; SPEC section 6): Euler integration of the smoothed closed-form flow.
 
-    sigma: smoothing bandwidth (0 = plain closed-form model, which memorises).
-    n_steps: S Euler steps from t0 to 1.   t0: start time in [0, 1), start from rho_{t0}.
-    n_neighbors: K nearest training points in the softmax (None = all, exact).
-    n_random: L random non-neighbours with DEANN weights (used only when K < N).
-    n_smoothing: M perturbations eps per sample and step.
+    Parameters
+    ----------
+    sigma : float
+        Smoothing bandwidth, >= 0 (0 = plain closed-form model, which memorises).
+    n_steps : int
+        S Euler steps from t0 to 1 (default 100).
+    t0 : float
+        Start time in [0, 1); samples start from rho_{t0} (default 0).
+    n_neighbors : int or None
+        K nearest training points in the softmax (None = all, exact).
+    n_random : int
+        L random non-neighbours with DEANN weights (used only when K < N; default 50).
+    n_smoothing : int
+        M perturbations eps per sample and step (default 4).
+    random_state : None, int or numpy.random.Generator
+        Seed used by `sample` when it is not given one.
     """
 
     def __init__(self, sigma=0.0, n_steps=100, t0=0.0, n_neighbors=None, n_random=50, n_smoothing=4,
@@ -163,7 +303,27 @@ class SigmaCFDM:
         _check_int(self.n_smoothing, "n_smoothing", 1)
 
     def fit(self, X, y=None):
-        "Validate and store the training set X (N, d); build the neighbour index if `n_neighbors` < N."
+        """Validate and store the training set X (N, d); build the neighbour index if `n_neighbors` < N.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, d)
+            Training data, finite, at least one row.
+        y : None
+            Ignored (scikit-learn convention).
+
+        Returns
+        -------
+        SigmaCFDM
+            self, with `X_train_`, `n_features_in_` and `nn_` set.
+
+        Raises
+        ------
+        TypeError
+            If `X` is not an array, or a parameter has the wrong type.
+        ValueError
+            If `X` is not a non-empty finite 2-D array, or a parameter is out of range.
+        """
         self._validate_params()
         if isinstance(X, (str, bytes)) or X is None:
             raise TypeError(f"X must be an array of shape (N, d), got {type(X).__name__}")
@@ -181,7 +341,31 @@ class SigmaCFDM:
     def sample(self, n_samples, random_state=None, return_trace=False):
         """Draw `n_samples` by S Euler steps of the smoothed closed-form flow, one trajectory each.
 
-        Returns Z (n_samples, d); with `return_trace=True` also a dict with the time grid."""
+        Returns Z (n_samples, d); with `return_trace=True` also a dict with the time grid.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of independent trajectories, >= 1.
+        random_state : None, int or numpy.random.Generator
+            Seed of the run; `None` uses the estimator's `random_state`.
+        return_trace : bool
+            Also return `{"times": grid}` (default False).
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, d)
+            The samples at t = 1.
+        trace : dict
+            Only when `return_trace`.
+
+        Raises
+        ------
+        RuntimeError
+            If the estimator is not fitted.
+        TypeError, ValueError
+            If `n_samples` is not an integer >= 1, or a parameter is invalid.
+        """
         if not hasattr(self, "X_train_"):
             raise RuntimeError("call fit(X) before sample()")
         self._validate_params()

@@ -31,7 +31,25 @@ __all__ = ['HAS_TORCH', 'linear_beta_schedule', 'ddim_timesteps', 'timestep_embe
 
 # %% ../nbs/21_ddpm.ipynb #aa625dff
 def linear_beta_schedule(n_steps=1000, beta_start=1e-4, beta_end=0.02):
-    "Cumulative products alpha_bar_t = prod_{s<=t} (1 - beta_s) of a linear beta schedule, shape (T,)."
+    """Cumulative products alpha_bar_t = prod_{s<=t} (1 - beta_s) of a linear beta schedule, shape (T,).
+
+    Parameters
+    ----------
+    n_steps : int
+        Number of diffusion steps T >= 1 (default 1000).
+    beta_start, beta_end : float
+        First and last beta, 0 < beta_start <= beta_end < 1 (defaults 1e-4 and 0.02, Ho et al. 2020).
+
+    Returns
+    -------
+    ndarray of shape (n_steps,)
+        alpha_bar_t, decreasing from 1 - beta_start.
+
+    Raises
+    ------
+    ValueError
+        If `n_steps` is not an integer >= 1 or the betas are out of order or range.
+    """
     if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
         raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
     if not (0 < beta_start <= beta_end < 1):
@@ -40,14 +58,47 @@ def linear_beta_schedule(n_steps=1000, beta_start=1e-4, beta_end=0.02):
 
 
 def ddim_timesteps(n_train_steps, n_sample_steps):
-    "Decreasing, evenly spaced indices into 0..T-1 (the last training time first), length S."
+    """Decreasing, evenly spaced indices into 0..T-1 (the last training time first), length S.
+
+    Parameters
+    ----------
+    n_train_steps : int
+        T, the number of training diffusion steps.
+    n_sample_steps : int
+        S, the number of DDIM steps, 1 <= S <= T.
+
+    Returns
+    -------
+    ndarray of int64
+        The distinct rounded times, from T - 1 down to 0.
+
+    Raises
+    ------
+    ValueError
+        If `n_sample_steps` is not in [1, n_train_steps].
+    """
     if not (1 <= n_sample_steps <= n_train_steps):
         raise ValueError(f"need 1 <= n_sample_steps <= n_train_steps, got {n_sample_steps}, {n_train_steps}")
     return np.unique(np.round(np.linspace(0, n_train_steps - 1, n_sample_steps)).astype(np.int64))[::-1]
 
 
 def timestep_embedding(t, n_train_steps, dim=16):
-    "Sinusoidal embedding of integer times t (B,) -> (B, dim), frequencies geometric from 1 to 1/1000."
+    """Sinusoidal embedding of integer times t (B,) -> (B, dim), frequencies geometric from 1 to 1/1000.
+
+    Parameters
+    ----------
+    t : array_like of shape (B,)
+        Integer times in 0..T-1.
+    n_train_steps : int
+        T; times are divided by it first.
+    dim : int
+        Embedding size, even (default 16).
+
+    Returns
+    -------
+    ndarray of shape (B, dim)
+        The sines, then the cosines.
+    """
     t = np.asarray(t, dtype=np.float64) / n_train_steps
     freqs = np.exp(-np.log(1000.0) * np.arange(dim // 2) / max(dim // 2 - 1, 1))
     ang = 1000.0 * t[:, None] * freqs[None, :]
@@ -58,7 +109,25 @@ def ddim_step(x, eps, abar_t, abar_prev, clip=None):
     """One deterministic DDIM update (eta = 0) from alpha_bar_t to alpha_bar_prev given the predicted noise.
 
     `clip`: if given, the predicted clean sample is clipped to [-clip, clip] and the noise re-derived from
-    it (the usual "clip denoised" safeguard of DDPM code; a no-op when the prediction is inside)."""
+    it (the usual "clip denoised" safeguard of DDPM code; a no-op when the prediction is inside).
+
+    Parameters
+    ----------
+    x : ndarray
+        Current noisy samples x_t.
+    eps : ndarray
+        Predicted noise, same shape as `x`.
+    abar_t, abar_prev : float
+        alpha_bar at the current and the next (less noisy) time.
+    clip : float or None
+        Bound on the predicted clean sample; `None` = no clipping.
+
+    Returns
+    -------
+    ndarray
+        sqrt(abar_prev) x0 + sqrt(1 - abar_prev) eps with x0 = (x - sqrt(1 - abar_t) eps) / sqrt(abar_t)
+        (Song et al. 2021).
+    """
     x0 = (x - np.sqrt(1 - abar_t) * eps) / np.sqrt(abar_t)
     if clip is not None:
         x0 = np.clip(x0, -clip, clip)
@@ -69,7 +138,26 @@ def ddim_step(x, eps, abar_t, abar_prev, clip=None):
 def ddim_sample(eps_fn, x_T, alphas_cumprod, timesteps, clip=None):
     """Run DDIM from x_T over `timesteps` (decreasing); eps_fn(x, t_int) -> predicted noise, same shape as x.
 
-    The last update goes to alpha_bar = 1 and returns the predicted clean sample; `clip` as in `ddim_step`."""
+    The last update goes to alpha_bar = 1 and returns the predicted clean sample; `clip` as in `ddim_step`.
+
+    Parameters
+    ----------
+    eps_fn : callable
+        `eps_fn(x, t)` returns the predicted noise for samples `x` at integer time `t`.
+    x_T : array_like
+        Starting noise, usually N(0, I).
+    alphas_cumprod : ndarray of shape (T,)
+        alpha_bar_t of the training schedule.
+    timesteps : sequence of int
+        Decreasing times, e.g. from `ddim_timesteps`.
+    clip : float or None
+        As in `ddim_step`.
+
+    Returns
+    -------
+    ndarray
+        The samples at alpha_bar = 1, float64, same shape as `x_T`.
+    """
     x = np.asarray(x_T, dtype=np.float64)
     for k, t in enumerate(timesteps):  # loop over time only; all samples move together
         abar_prev = alphas_cumprod[timesteps[k + 1]] if k + 1 < len(timesteps) else 1.0
@@ -80,11 +168,30 @@ def ddim_sample(eps_fn, x_T, alphas_cumprod, timesteps, clip=None):
 class DDPM:
     """Small MLP DDPM trained on X, sampled by deterministic DDIM (PyTorch CPU; optional extra).
 
-    n_train_steps: T diffusion steps of the linear schedule.   n_sample_steps: DDIM steps.
-    hidden, n_layers: MLP width and depth.   n_iter, batch_size, lr: Adam training.
-    emb_dim: size of the sinusoidal time embedding.
-    clip_x0: clip the predicted clean sample to [-clip_x0, clip_x0] (standardised units) in DDIM; None = off.
-    n_threads: torch intra-op threads during fit/sample.
+    Parameters
+    ----------
+    hidden : int
+        MLP width (default 128).
+    n_layers : int
+        Number of hidden layers (default 3).
+    n_train_steps : int
+        T diffusion steps of the linear schedule (default 1000).
+    n_sample_steps : int
+        DDIM steps, at most `n_train_steps` (default 100).
+    n_iter : int
+        Adam iterations (default 3000).
+    batch_size : int
+        Minibatch size (default 256).
+    lr : float
+        Adam learning rate, cosine-annealed (default 2e-3).
+    emb_dim : int
+        Size of the sinusoidal time embedding, even (default 16).
+    clip_x0 : float or None
+        Clip the predicted clean sample to [-clip_x0, clip_x0] (standardised units) in DDIM; None = off.
+    n_threads : int
+        torch intra-op threads during fit/sample (default 1).
+    random_state : None, int or numpy.random.Generator
+        Seed for the initialisation, the minibatches and the sampling noise.
     """
 
     def __init__(self, hidden=128, n_layers=3, n_train_steps=1000, n_sample_steps=100, n_iter=3000,
@@ -126,7 +233,27 @@ class DDPM:
         return torch.nn.Sequential(*layers).double()
 
     def fit(self, X, y=None):
-        "Standardise X (N, d) and train the noise predictor; sets `net_`, `mean_`, `scale_`, `fit_seconds_`, `loss_`."
+        """Standardise X (N, d) and train the noise predictor; sets `net_`, `mean_`, `scale_`, `fit_seconds_`, `loss_`.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, d)
+            Training data, finite, at least 2 rows.
+        y : None
+            Ignored (scikit-learn convention).
+
+        Returns
+        -------
+        DDPM
+            self, fitted.
+
+        Raises
+        ------
+        ValueError
+            If `X` is not a finite 2-D array with at least 2 rows, or a parameter is invalid.
+        ImportError
+            If PyTorch is not installed.
+        """
         self._validate_params()
         X = np.asarray(X, dtype=np.float64)
         if X.ndim != 2 or len(X) < 2:
@@ -175,7 +302,27 @@ class DDPM:
         return self
 
     def sample(self, n_samples, random_state=None):
-        "Draw `n_samples` by DDIM from N(0, I) noise; returns (n_samples, d) float64 and sets `sample_seconds_`."
+        """Draw `n_samples` by DDIM from N(0, I) noise; returns (n_samples, d) float64 and sets `sample_seconds_`.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples, >= 1.
+        random_state : None, int or numpy.random.Generator
+            Seed of the starting noise; `None` uses the estimator's `random_state`.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, d)
+            The samples, in data units.
+
+        Raises
+        ------
+        RuntimeError
+            If the model is not fitted.
+        ValueError
+            If `n_samples` is not an integer >= 1.
+        """
         if not hasattr(self, "net_"):
             raise RuntimeError("call fit(X) before sample()")
         if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:

@@ -76,7 +76,31 @@ def sliced_wasserstein(A, B, n_projections=256, random_state=None):
     `n_projections` random unit directions (uniform on the sphere, drawn from `random_state`);
     returns sqrt(mean over directions of the exact squared 1-D W2 of the projections). Equal sizes use
     sorted projections; unequal sizes use exact quantile matching on the union of the two quantile
-    grids. Same convention as POT's `ot.sliced_wasserstein_distance(A, B, p=2)`."""
+    grids. Same convention as POT's `ot.sliced_wasserstein_distance(A, B, p=2)`.
+
+    Parameters
+    ----------
+    A : array_like of shape (n, d)
+        First point cloud.
+    B : array_like of shape (m, d)
+        Second point cloud.
+    n_projections : int
+        Number of random directions L (default 256).
+    random_state : None, int or numpy.random.Generator
+        Seed for the directions.
+
+    Returns
+    -------
+    float
+        SW2(A, B) >= 0.
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, or `n_projections` is not an integer >= 1.
+    """
     A, B = _as_points(A, "A"), _as_points(B, "B")
     _same_dim(A, B)
     L = _pos_int(n_projections, "n_projections")
@@ -85,7 +109,31 @@ def sliced_wasserstein(A, B, n_projections=256, random_state=None):
 
 # %% ../nbs/04_metrics.ipynb #a8e0b39d
 def moment_errors(Z, mu, Sigma):
-    """(max |mean(Z) - mu|, ||cov(Z) - Sigma||_F / ||Sigma||_F) with the 1/P covariance (SPEC section 7)."""
+    """(max |mean(Z) - mu|, ||cov(Z) - Sigma||_F / ||Sigma||_F) with the 1/P covariance (SPEC section 7).
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Samples.
+    mu : array_like of shape (d,)
+        Target mean mu*.
+    Sigma : array_like of shape (d, d)
+        Target covariance Sigma*, not the zero matrix.
+
+    Returns
+    -------
+    mean_error : float
+        Largest absolute coordinate error of the sample mean.
+    cov_error : float
+        Relative Frobenius error of the population (1/P) sample covariance.
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, or `mu` / `Sigma` have the wrong shape, are not finite, or `Sigma` is zero.
+    """
     Z = _as_points(Z, "Z")
     d = Z.shape[1]
     mu = np.asarray(mu, dtype=np.float64)
@@ -105,14 +153,56 @@ def moment_errors(Z, mu, Sigma):
 
 # %% ../nbs/04_metrics.ipynb #e387b274
 def nearest_train_distance_ratio(Z, X_train):
-    """Per-sample d1/d2: distance to the nearest training point over distance to the second nearest (P,)."""
+    """Per-sample d1/d2: distance to the nearest training point over distance to the second nearest (P,).
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Samples.
+    X_train : array_like of shape (N, d)
+        Training points, N >= 2.
+
+    Returns
+    -------
+    ndarray of shape (P,)
+        The ratios in [0, 1] (0 where the two nearest distances are both 0).
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ.
+    """
     Z, X = _as_points(Z, "Z"), _as_points(X_train, "X_train", min_rows=2)
     _same_dim(Z, X, "Z", "X_train")
     dist, _ = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(Z)
     return np.divide(dist[:, 0], dist[:, 1], out=np.zeros(len(Z)), where=dist[:, 1] > 0)
 
 def memorisation_share(Z, X_train, threshold=1 / 3):
-    "Share of samples whose nearest training point is closer than `threshold` times the second nearest."
+    """Share of samples whose nearest training point is closer than `threshold` times the second nearest.
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Samples.
+    X_train : array_like of shape (N, d)
+        Training points, N >= 2.
+    threshold : float
+        Ratio d1/d2 below which a sample counts as memorised, in (0, 1] (default 1/3, SPEC section 7).
+
+    Returns
+    -------
+    float
+        The memorised share, in [0, 1].
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, or `threshold` is not in (0, 1].
+    """
     if not (isinstance(threshold, numbers.Real) and 0 < threshold <= 1):
         raise ValueError(f"threshold must be a number in (0, 1], got {threshold!r}")
     return float(np.mean(nearest_train_distance_ratio(Z, X_train) < threshold))
@@ -124,7 +214,31 @@ def memorisation_report(Z, X_train, X_heldout, threshold=1 / 3):
 
     Returns a dict: `share` / `share_heldout` (memorisation share), `median_ratio` / `median_ratio_heldout`
     (median d1/d2), `median_nn` / `median_nn_heldout` (median distance to the nearest training point) and
-    `median_nn_train` (median leave-one-out nearest-neighbour distance inside the training set)."""
+    `median_nn_train` (median leave-one-out nearest-neighbour distance inside the training set).
+
+    Parameters
+    ----------
+    Z : array_like of shape (P, d)
+        Samples.
+    X_train : array_like of shape (N, d)
+        Training points, N >= 3.
+    X_heldout : array_like of shape (H, d)
+        Held-out data from the same distribution (the reference a perfect sampler would match).
+    threshold : float
+        Ratio d1/d2 below which a point counts as memorised, in (0, 1] (default 1/3).
+
+    Returns
+    -------
+    dict of str to float
+        The seven numbers listed above.
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, or `threshold` is not in (0, 1].
+    """
     Z, X, H = _as_points(Z, "Z"), _as_points(X_train, "X_train", min_rows=3), _as_points(X_heldout, "X_heldout")
     _same_dim(Z, X, "Z", "X_train"); _same_dim(H, X, "X_heldout", "X_train")
     if not (isinstance(threshold, numbers.Real) and 0 < threshold <= 1):
@@ -156,7 +270,35 @@ def kernel_inception_distance(A, B, n_subsets=100, subset_size=1000, random_stat
     """KID: mean and std over `n_subsets` of the unbiased MMD^2 with kernel (a.b/f + 1)^3 (SPEC section 7).
 
     Subsets have size m = min(subset_size, len(A), len(B)) and are drawn without replacement within
-    each subset from `random_state`. Returns (mean, std)."""
+    each subset from `random_state`. Returns (mean, std).
+
+    Parameters
+    ----------
+    A : array_like of shape (n, f)
+        First feature set, n >= 2.
+    B : array_like of shape (m, f)
+        Second feature set, m >= 2.
+    n_subsets : int
+        Number of random subsets (default 100).
+    subset_size : int
+        Subset size, >= 2 (default 1000), capped by the set sizes.
+    random_state : None, int or numpy.random.Generator
+        Seed for the subsets.
+
+    Returns
+    -------
+    mean : float
+        Mean of the unbiased MMD^2 estimates (can be slightly negative).
+    std : float
+        Their standard deviation over subsets.
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, or `n_subsets` / `subset_size` are not integers >= 1 / >= 2.
+    """
     A, B = _as_points(A, "A", min_rows=2), _as_points(B, "B", min_rows=2)
     _same_dim(A, B)
     S = _pos_int(n_subsets, "n_subsets")
@@ -188,7 +330,31 @@ def _ball_counts(Q, C, radii, chunk=2048):
     return counts
 
 def precision_recall(X_real, Z, k=3):
-    "Improved precision and recall of Kynkäänniemi et al. (2019) on k-NN balls; returns (precision, recall)."
+    """Improved precision and recall of Kynkäänniemi et al. (2019) on k-NN balls; returns (precision, recall).
+
+    Parameters
+    ----------
+    X_real : array_like of shape (N, d)
+        Real points, N > k.
+    Z : array_like of shape (P, d)
+        Generated points, P > k.
+    k : int
+        Neighbour rank that sets each ball's radius (default 3).
+
+    Returns
+    -------
+    precision : float
+        Share of generated points inside some real k-NN ball.
+    recall : float
+        Share of real points inside some generated k-NN ball.
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, `k` is not an integer >= 1, or a set has at most `k` points.
+    """
     X, Z = _as_points(X_real, "X_real", 2), _as_points(Z, "Z", 2)
     _same_dim(X, Z, "X_real", "Z")
     k = _pos_int(k, "k")
@@ -197,7 +363,31 @@ def precision_recall(X_real, Z, k=3):
     return float(precision), float(recall)
 
 def density_coverage(X_real, Z, k=5):
-    "Density and coverage of Naeem et al. (2020) on k-NN balls around the real points; returns (density, coverage)."
+    """Density and coverage of Naeem et al. (2020) on k-NN balls around the real points; returns (density, coverage).
+
+    Parameters
+    ----------
+    X_real : array_like of shape (N, d)
+        Real points, N > k.
+    Z : array_like of shape (P, d)
+        Generated points.
+    k : int
+        Neighbour rank that sets each real ball's radius (default 5).
+
+    Returns
+    -------
+    density : float
+        Mean number of real balls containing a generated point, divided by k (about 1 for a match).
+    coverage : float
+        Share of real balls that contain at least one generated point.
+
+    Raises
+    ------
+    TypeError
+        If an array is not numeric.
+    ValueError
+        If an array is not 2-D, is empty or too short, holds NaN or inf, or the dimensions differ, `k` is not an integer >= 1, or `X_real` has at most `k` points.
+    """
     X, Z = _as_points(X_real, "X_real", 2), _as_points(Z, "Z", 1)
     _same_dim(X, Z, "X_real", "Z")
     k = _pos_int(k, "k")

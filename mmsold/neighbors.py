@@ -217,7 +217,29 @@ class BruteForceNeighbors(_FusedDenoise):
 
     `dtype=np.float32` selects in single precision, then re-ranks k + 8 candidates in float64.
     `n_jobs` is accepted for a uniform interface: the products use the BLAS threads set by the
-    environment (OMP_NUM_THREADS), the selection runs on one thread."""
+    environment (OMP_NUM_THREADS), the selection runs on one thread.
+
+    Calling `nn(Y, k)` with queries Y (M, d) and 1 <= k <= N returns `(D, idx)`, both (M, k) and
+    sorted by distance: squared distances to and indices of the k nearest rows of `X`.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points.
+    dtype : numpy.float64 or numpy.float32
+        Precision of the distance products (default float64).
+    max_elements : int
+        Largest block of distances held at once (default 2**22).
+    n_jobs : int
+        Threads for the selection (default 1; -1 = all).
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed.
+    TypeError, ValueError
+        If `dtype` is neither float32 nor float64, or `max_elements` / `n_jobs` are invalid.
+    """
 
     def __init__(self, X, dtype=np.float64, max_elements: int = 2**22, n_jobs: int = 1):
         _need_numba("BruteForceNeighbors")
@@ -409,7 +431,33 @@ class GridNeighbors(_FusedDenoise):
     `cell_size` (default: median k-NN radius / (4 sqrt(d))), `pad` (margin around the data covered by
     the grid; default a twentieth of the data's extent plus two k-NN radii), `max_cells`,
     `max_candidates` (cells with longer lists, far from the data, and queries off the grid use the
-    k-d tree; default max(32 k, 256)), `n_jobs` (threads sharing the queries; -1 = all)."""
+    k-d tree; default max(32 k, 256)), `n_jobs` (threads sharing the queries; -1 = all).
+
+    Calling `nn(Y, k)` with queries Y (M, d) and 1 <= k <= N returns `(D, idx)`, both (M, k) and
+    sorted by distance: squared distances to and indices of the k nearest rows of `X`.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points, d <= 3.
+    cell_size : float or None
+        Side of a grid cell.
+    pad : float or None
+        Margin around the data covered by the grid.
+    max_cells : int
+        Largest number of cells (default 2**18).
+    max_candidates : int or None
+        Longest candidate list per cell.
+    n_jobs : int
+        Threads sharing the queries (-1 = all).
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed.
+    ValueError
+        If `X` is not 2-D with d <= 3, or `n_jobs` is invalid.
+    """
 
     def __init__(self, X, cell_size=None, pad=None, max_cells: int = 2**18, max_candidates=None, n_jobs: int = 1):
         _need_numba("GridNeighbors")
@@ -484,7 +532,29 @@ class GridNeighbors(_FusedDenoise):
 
     @_threaded
     def denoise(self, Y, k, delta):
-        "The K-nearest softmax (m, l) of `mmsold.potential.denoise`, fused with the search."
+        """The K-nearest softmax (m, l) of `mmsold.potential.denoise`, fused with the search.
+
+        Parameters
+        ----------
+        Y : array_like of shape (M, d)
+            Query points.
+        k : int
+            Number of nearest training points K, in [1, N].
+        delta : float
+            Noise level of the Gaussian mixture, > 0.
+
+        Returns
+        -------
+        m : ndarray of shape (M, d)
+            Softmax-weighted mean of the K nearest training points (SPEC section 2, estimator 3).
+        l : ndarray of shape (M,)
+            log sum over them of exp(-|y - x_i|^2 / (2 delta^2)).
+
+        Raises
+        ------
+        ValueError
+            If `Y` has the wrong shape or `k` is not an integer in [1, N].
+        """
         N, d = self.X.shape
         Y = _as_queries(Y, d); k = _check_k(k, N)
         inv2 = 1.0 / (2.0 * delta * delta)
@@ -501,7 +571,25 @@ class GridNeighbors(_FusedDenoise):
 
 # %% ../nbs/40_fast.ipynb #06f8c50c
 def exact_neighbors(X, n_jobs: int = 1):
-    "The fastest exact search for X by dimension: cells (d <= 2), k-d tree (d <= 12), chunked BLAS above."
+    """The fastest exact search for X by dimension: cells (d <= 2), k-d tree (d <= 12), chunked BLAS above.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points.
+    n_jobs : int
+        Threads sharing the queries (-1 = all).
+
+    Returns
+    -------
+    GridNeighbors, KDTreeNeighbors, BruteForceNeighbors or BruteNeighbors
+        An exact search called as `nn(Y, k)`; without numba a k-d tree or NumPy brute force.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If `n_jobs` is not -1 or an integer >= 1.
+    """
     X = np.asarray(X, dtype=np.float64)
     d = X.shape[1]
     n_jobs = _check_jobs(n_jobs)
@@ -557,12 +645,38 @@ def _certify(out_d, k, group, R, en, bnd, ok):
 class VerletNeighbors(_FusedDenoise):
     """Per-particle candidate lists reused across sampler steps (Verlet lists), exact by certificate.
 
-    Parameters: `n_candidates` M (default 8 k), `skin` (re-anchor a particle that moved farther than
-    this; default half the median gap between the (M+1)-th and k-th neighbour distances),
-    `exact` (True: uncertified queries get a fresh exact search; False: approximate, keep the list's
-    answer), `fallback` (the exact search; default `exact_neighbors(X)`), `dtype` (float32 for
-    the batched distance products in d > 16), `n_jobs`. Call `anchor(Z)` before each batch of queries; query rows
-    p*Q .. p*Q+Q-1 must perturb Z[p]. `stats_` counts queries, fallbacks and rebuilds."""
+    Call `anchor(Z)` before each batch of queries; query rows
+    p*Q .. p*Q+Q-1 must perturb Z[p]. `stats_` counts queries, fallbacks and rebuilds.
+
+    Calling `nn(Y, k)` with queries Y (M, d) and 1 <= k <= N returns `(D, idx)`, both (M, k) and
+    sorted by distance: squared distances to and indices of the k nearest rows of `X`.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points.
+    n_candidates : int or None
+        List length M per particle (default 8 k).
+    skin : float or None
+        Re-anchor a particle that moved farther than this, >= 0 (default half the median gap between
+        the (M+1)-th and k-th neighbour distances).
+    exact : bool
+        Certify each query and fall back to an exact search when the certificate fails (default True).
+    fallback : callable or None
+        Exact search used by the fallback (default `exact_neighbors(X)`).
+    dtype : numpy.float64 or numpy.float32
+        Precision of the batched distance products (float32 helps in d > 16).
+    n_jobs : int
+        Threads sharing the queries (-1 = all).
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed.
+    TypeError, ValueError
+        If `n_candidates`, `skin` or `n_jobs` is invalid; at query time, if `anchor` was not called or
+        the queries do not split into equal blocks per anchored particle.
+    """
 
     def __init__(self, X, n_candidates=None, skin=None, exact=True, fallback=None, dtype=np.float64, n_jobs: int = 1):
         _need_numba("VerletNeighbors")
@@ -588,13 +702,28 @@ class VerletNeighbors(_FusedDenoise):
         self.reset()
 
     def reset(self):
-        "Forget all lists and anchors (the next query rebuilds them); zero the counters."
+        """Forget all lists and anchors (the next query rebuilds them); zero the counters.
+
+        Returns
+        -------
+        None
+        """
         self._Z = self._C = None
         self._M = None
         self.stats_ = dict(queries=0, fallbacks=0, rebuilds=0, steps=0)
 
     def anchor(self, Z):
-        "Register the particles whose perturbations the next queries are (P, d)."
+        """Register the particles whose perturbations the next queries are (P, d).
+
+        Parameters
+        ----------
+        Z : array_like of shape (P, d)
+            The particles; query rows p*Q .. p*Q+Q-1 must be perturbations of Z[p].
+
+        Returns
+        -------
+        None
+        """
         self._Z = np.ascontiguousarray(Z, dtype=np.float64)
 
     def _rebuild(self, rows, k):
@@ -687,7 +816,31 @@ class VerletNeighbors(_FusedDenoise):
 
 # %% ../nbs/40_fast.ipynb #abdba6d1
 class FaissNeighbors(_FusedDenoise):
-    "Approximate k nearest neighbours by a FAISS IVF index (`nlist` cells, `nprobe` scanned); `nlist=0`: exact flat."
+    """Approximate k nearest neighbours by a FAISS IVF index (`nlist` cells, `nprobe` scanned); `nlist=0`: exact flat.
+
+    Candidates are re-ranked by exact float64 distances. Calling `nn(Y, k)` with queries Y (M, d) and 1 <= k <= N returns `(D, idx)`, both (M, k) and
+    sorted by distance: squared distances to and indices of the k nearest rows of `X`.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points.
+    nlist : int or None
+        Number of IVF cells (default about 4 sqrt(N)); 0 or 1 gives an exact flat index.
+    nprobe : int
+        Cells scanned per query (default 8).
+    random_state : None, int or numpy.random.Generator
+        Seed of the k-means training of the index (default 0).
+    n_jobs : int
+        Threads sharing the queries (-1 = all).
+
+    Raises
+    ------
+    ImportError
+        If faiss-cpu or numba is not installed.
+    TypeError, ValueError
+        If `nprobe` or `n_jobs` is invalid.
+    """
 
     def __init__(self, X, nlist=None, nprobe: int = 8, random_state=0, n_jobs: int = 1):
         try:
@@ -732,7 +885,27 @@ def make_neighbors(X, search: str = "auto", **params):
 
     `search` in SEARCHES; `params` go to the class (see each class; all take `n_jobs`). "reference" is
     `mmsold.potential.default_neighbors` (plain k-d tree, or NumPy brute force for d > 12): the
-    straightforward path and the oracle of the tests."""
+    straightforward path and the oracle of the tests.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points.
+    search : str
+        One of `SEARCHES` (default "auto", the fastest exact search).
+    **params
+        Keyword arguments of the chosen class.
+
+    Returns
+    -------
+    object
+        The search, called as `nn(Y, k)`.
+
+    Raises
+    ------
+    ValueError
+        If `search` is unknown, or "auto" gets parameters other than `n_jobs`.
+    """
     if search not in SEARCHES:
         raise ValueError(f"neighbor_search must be one of {SEARCHES}, got {search!r}")
     X = np.asarray(X, dtype=np.float64)
@@ -762,7 +935,36 @@ def make_neighbors(X, search: str = "auto", **params):
 # %% ../nbs/40_fast.ipynb #2ae3214b
 def latent_manifold(n: int, n_features: int = 100, intrinsic_dim: int = 10, noise: float = 0.05,
                     manifold_seed: int = 0, random_state=None) -> np.ndarray:
-    "n points (n, n_features) near a smooth intrinsic_dim-dimensional manifold (see the formula above)."
+    """n points (n, n_features) near a smooth intrinsic_dim-dimensional manifold (see the formula above).
+
+    Each point is sqrt(2) sin(t W + b) Q^T + noise e with t ~ N(0, I_m), a fixed random W, b and
+    orthogonal Q drawn from `manifold_seed`, and e ~ N(0, I).
+
+    Parameters
+    ----------
+    n : int
+        Number of points, >= 1.
+    n_features : int
+        Ambient dimension D (default 100).
+    intrinsic_dim : int
+        Manifold dimension m (default 10).
+    noise : float
+        Standard deviation of the added Gaussian noise, >= 0 (default 0.05).
+    manifold_seed : int
+        Seed fixing the manifold (W, b, Q).
+    random_state : None, int or numpy.random.Generator
+        Seed for the points on it.
+
+    Returns
+    -------
+    ndarray of shape (n, n_features)
+        The points, float64.
+
+    Raises
+    ------
+    TypeError, ValueError
+        If an integer argument is not >= 1 or `noise` is not a number >= 0.
+    """
     n = check_positive_int("n", n); D = check_positive_int("n_features", n_features)
     m = check_positive_int("intrinsic_dim", intrinsic_dim)
     if isinstance(noise, bool) or not isinstance(noise, numbers.Real) or not noise >= 0:

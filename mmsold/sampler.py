@@ -26,13 +26,47 @@ __all__ = ['DEFAULT_STEP_FRACTION', 'langevin_update', 'integrator_noise', 'scor
 def langevin_update(Y: np.ndarray, G_Y: np.ndarray, h: float, noise: np.ndarray, constrained: bool = True) -> np.ndarray:
     """One step Y - h G_Y + noise, retracted onto the moment manifold when `constrained`.
 
-    `noise` is sqrt(2h) xi_k (Euler-Maruyama) or sqrt(h/2) (xi_k + xi_{k+1}) (Leimkuhler-Matthews)."""
+    `noise` is sqrt(2h) xi_k (Euler-Maruyama) or sqrt(h/2) (xi_k + xi_{k+1}) (Leimkuhler-Matthews).
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        Current coordinates on the centred, scaled Stiefel manifold (SPEC section 4).
+    G_Y : ndarray of shape (P, r)
+        Pulled-back potential gradient at `Y`.
+    h : float
+        Step size.
+    noise : ndarray of shape (P, r)
+        The noise increment, from `integrator_noise`.
+    constrained : bool
+        Retract onto the manifold (MM-SOLD, default) or not (the naive SOLD baseline).
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        Y_{k+1} = R(Y_k - h G_Y + noise) (projected EM / LM step, SPEC section 4).
+    """
     Y_new = Y - h * G_Y + noise
     return retract(Y_new) if constrained else Y_new
 
 
 def integrator_noise(xi_k: np.ndarray, xi_next: np.ndarray | None, h: float) -> np.ndarray:
-    "The noise increment of one step: EM when `xi_next` is None, Leimkuhler-Matthews otherwise."
+    """The noise increment of one step: EM when `xi_next` is None, Leimkuhler-Matthews otherwise.
+
+    Parameters
+    ----------
+    xi_k : ndarray
+        Standard normal draw of step k.
+    xi_next : ndarray or None
+        Standard normal draw of step k + 1 (Leimkuhler-Matthews), or `None` (Euler-Maruyama).
+    h : float
+        Step size.
+
+    Returns
+    -------
+    ndarray
+        sqrt(2h) xi_k, or sqrt(h/2) (xi_k + xi_{k+1}); same shape as `xi_k`.
+    """
     if xi_next is None:
         return np.sqrt(2.0 * h) * xi_k
     return np.sqrt(0.5 * h) * (xi_k + xi_next)
@@ -42,7 +76,34 @@ def score_gradient(Y, mu, L, X, delta, sigma, rng, method="mc", n_noise=1, n_nei
                    n_quad=8, neighbors=None):
     """Pulled-back potential gradient G_Y = G_Z L with rows of G_Z = grad V(z_i) = -s(z_i) (eq. 34).
 
-    Returns (G_Y, Z, V_est): the gradient (P, r), the particles (P, d) and the per-particle estimate of V."""
+    Returns (G_Y, Z, V_est): the gradient (P, r), the particles (P, d) and the per-particle estimate of V.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        Manifold coordinates; the particles are Z = 1 mu^T + Y L^T.
+    mu : ndarray of shape (d,)
+        Data mean mu*.
+    L : ndarray of shape (d, r)
+        Factor with Sigma* = L L^T.
+    X : ndarray of shape (N, d)
+        Training points.
+    delta, sigma : float
+        Noise level and smoothing bandwidth of the potential V (SPEC section 2).
+    rng : numpy.random.Generator
+        Source of the smoothing noise.
+    method, n_noise, n_neighbors, n_quad, neighbors
+        Score estimator options, passed to `mmsold.potential.smoothed_score`.
+
+    Returns
+    -------
+    G_Y : ndarray of shape (P, r)
+        The pulled-back gradient (the paper's eq. (34)).
+    Z : ndarray of shape (P, d)
+        The particles.
+    V_est : ndarray of shape (P,)
+        The estimate of V at each particle.
+    """
     Z = to_particles(Y, mu, L)
     s, V = smoothed_score(Z, X, delta, sigma, method=method, n_noise=n_noise, n_neighbors=n_neighbors,
                           n_quad=n_quad, random_state=rng, neighbors=neighbors, return_potential=True)
@@ -53,7 +114,20 @@ DEFAULT_STEP_FRACTION = 0.1
 
 
 def stability_bound(delta: float, Sigma: np.ndarray) -> float:
-    "Largest stable explicit step 2 delta^2 / lambda_max(Sigma*) (SPEC section 4)."
+    """Largest stable explicit step 2 delta^2 / lambda_max(Sigma*) (SPEC section 4).
+
+    Parameters
+    ----------
+    delta : float
+        Gaussian-mixture noise level.
+    Sigma : ndarray of shape (d, d)
+        Data covariance Sigma* (symmetric).
+
+    Returns
+    -------
+    float
+        The bound on the step size h in the whitened coordinates Y.
+    """
     return 2.0 * delta * delta / float(np.linalg.eigvalsh(Sigma)[-1])
 
 
@@ -130,7 +204,18 @@ class MMSOLD:
         self.neighbor_search, self.search_params = neighbor_search, search_params
 
     def get_params(self, deep=True):
-        "Constructor parameters as a dict (scikit-learn convention)."
+        """Constructor parameters as a dict (scikit-learn convention).
+
+        Parameters
+        ----------
+        deep : bool
+            Ignored (there are no nested estimators); kept for scikit-learn compatibility.
+
+        Returns
+        -------
+        dict
+            Parameter name to value, for every argument of `__init__`.
+        """
         return {k: getattr(self, k) for k in ("delta", "sigma", "step_size", "n_steps", "n_neighbors", "n_noise",
                                               "smoothing", "n_quad", "integrator", "moment_match", "init",
                                               "random_state", "progress", "neighbor_search", "search_params")}
@@ -166,7 +251,33 @@ class MMSOLD:
         as_generator(self.random_state) if not isinstance(self.random_state, np.random.Generator) else None
 
     def fit(self, X, y=None):
-        "Learn the data's moments, the factor L, the step size and the neighbour index; returns self."
+        """Learn the data's moments, the factor L, the step size and the neighbour index; returns self.
+
+        Parameters
+        ----------
+        X : array_like of shape (N, d)
+            Training data, at least 2 finite rows.
+        y : None
+            Ignored (scikit-learn convention).
+
+        Returns
+        -------
+        MMSOLD
+            The fitted estimator, with `mean_`, `covariance_`, `factor_`, `rank_`, `step_size_`,
+            `stability_bound_` and the neighbour search set.
+
+        Raises
+        ------
+        TypeError, ValueError
+            If `X` is not a finite 2D real array with at least 2 rows, or a constructor parameter is
+            invalid (for example `delta <= 0`, `sigma < 0`, an unknown `integrator`, `smoothing`,
+            `init` or `neighbor_search`, or smoothing="quadrature" with d > 3 and sigma > 0).
+
+        Warns
+        -----
+        RuntimeWarning
+            If the step size is at or above the stability bound 2 delta^2 / lambda_max(Sigma*).
+        """
         X = validate_data(X, min_samples=2, name="X", copy=True)
         self._validate_params(X.shape[1])
         self.mean_, self.covariance_, self.factor_ = moment_coordinates(X)
@@ -206,7 +317,34 @@ class MMSOLD:
 
         `random_state` defaults to the estimator's. With `return_trace=True` also returns a dict of
         per-step arrays: `mean_error` (max |mean - mu*| / sqrt(lambda_max)), `cov_error`
-        (||cov - Sigma*||_F / ||Sigma*||_F), `potential` (mean estimated V), and `seconds`."""
+        (||cov - Sigma*||_F / ||Sigma*||_F), `potential` (mean estimated V), and `seconds`.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of particles P; at least rank(Sigma*) + 1 with moment matching, 1 without.
+        random_state : None, int or numpy.random.Generator
+            Seed of the run; `None` uses the estimator's `random_state`.
+        return_trace : bool
+            Also return the per-step diagnostics (default False).
+
+        Returns
+        -------
+        Z : ndarray of shape (n_samples, d)
+            The particles after `n_steps` projected Langevin steps (SPEC section 4); with moment
+            matching their mean is mu* and covariance Sigma* to rounding.
+        trace : dict
+            Only when `return_trace`: arrays of length `n_steps` and the wall time in `seconds`.
+
+        Raises
+        ------
+        ValueError
+            If the estimator is not fitted, or `n_samples` is too small.
+        TypeError
+            If `n_samples` is not an integer.
+        NonFiniteParticlesError
+            If the particles become NaN or inf (the step size is too large).
+        """
         self._check_fitted()
         r = self.rank_
         minimum = r + 1 if self.moment_match else 1

@@ -18,10 +18,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
-from scipy.spatial import cKDTree
 
 from mmsold.datasets import load_toy
-from mmsold.metrics import memorisation_share, moment_errors, sliced_wasserstein
+from mmsold.metrics import memorisation_report, moment_errors, sliced_wasserstein
 from mmsold.sampler import MMSOLD
 
 HERE = Path(__file__).resolve().parent
@@ -30,13 +29,6 @@ HERE = Path(__file__).resolve().parent
 def mean_sw2(Z, sets, n_projections):
     return float(np.mean([sliced_wasserstein(Z, H, n_projections=n_projections, random_state=k)
                           for k, H in enumerate(sets)]))
-
-
-def nn_ratio(Z, X):
-    "Median distance sample -> nearest training point, over the training points' own median NN distance."
-    tree = cKDTree(X)
-    own = np.median(tree.query(X, k=2)[0][:, 1])
-    return float(np.median(tree.query(Z)[0]) / own)
 
 
 def run(fast: bool):
@@ -69,13 +61,16 @@ def run(fast: bool):
             secs = time.perf_counter() - t0
             me, ce = moment_errors(Z, est.mean_, est.covariance_)
             sw = mean_sw2(Z, test, n_proj)
+            mem = memorisation_report(Z, X, test[0])
             row[label] = {"delta": delta, "sigma": sigma, "sw2": sw, "sw2_over_reference": sw / row["reference_sw2"],
-                          "nn_distance_ratio": nn_ratio(Z, X), "memorisation_share": float(memorisation_share(Z, X)),
+                          # median distance to the nearest training point over the training points' own median
+                          "nn_distance_ratio": mem["median_nn"] / mem["median_nn_train"],
+                          "memorisation_share": mem["share"],
                           "mean_error_rel": me / np.sqrt(np.linalg.eigvalsh(est.covariance_)[-1]),
                           "cov_error_rel": ce, "seconds": secs, "step_size": est.step_size_}
             samples[(name, label)] = Z
-        row["heldout_memorisation_share"] = float(memorisation_share(test[0], X))
-        row["heldout_nn_distance_ratio"] = nn_ratio(test[0], X)
+        row["heldout_memorisation_share"] = mem["share_heldout"]
+        row["heldout_nn_distance_ratio"] = mem["median_nn_heldout"] / mem["median_nn_train"]
         samples[(name, "train")] = X
         results["datasets"][name] = row
     return results, samples

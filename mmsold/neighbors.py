@@ -24,7 +24,7 @@ except ImportError:  # pragma: no cover
     HAVE_NUMBA = False
 
 
-def _njit(f, parallel=False, fastmath=False):
+def _njit(f, parallel=False, fastmath=False, inline="never"):
     "Compile with numba (cached on disk); in a notebook session reuse the exported module's compiled kernel."
     if not HAVE_NUMBA:
         return f
@@ -36,7 +36,7 @@ def _njit(f, parallel=False, fastmath=False):
                 return exported
         except ImportError:
             pass
-    return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=fastmath)(f)
+    return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=fastmath, inline=inline)(f)
 
 
 def _njit_par(f):
@@ -57,13 +57,17 @@ class _Threads:
         self.n = n_jobs
 
     def __enter__(self):
+        self.old = None
         if HAVE_NUMBA:
-            self.old = numba.get_num_threads()
             limit = numba.config.NUMBA_NUM_THREADS
-            numba.set_num_threads(limit if self.n == -1 else min(self.n, limit))
+            want = limit if self.n == -1 else min(self.n, limit)
+            old = numba.get_num_threads()
+            if old != want:  # switching costs tens of microseconds: only when needed
+                self.old = old
+                numba.set_num_threads(want)
 
     def __exit__(self, *exc):
-        if HAVE_NUMBA:
+        if self.old is not None:
             numba.set_num_threads(self.old)
 
 
@@ -164,9 +168,25 @@ def _top_candidates(D, cols, ks):
     return cols[part]
 
 
+def _exp_neg(x):
+    """exp(x) for x <= 0 in a form the compiler vectorises: x = n ln2 + r with |r| <= ln2/2 (ln2 split
+    in two parts, Cody-Waite), exp(r) by its Taylor polynomial of degree 12, 2^n from the exponent bits.
+    Relative error a few ulp; inputs below -700 are clamped (exp(-700) ~ 1e-304)."""
+    x = max(x, -700.0)
+    n = math.floor(x * 1.4426950408889634 + 0.5)
+    r = x - n * 0.6931471803691238 - n * 1.9082149292705877e-10
+    p = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720 + r * (
+        1.0 / 5040 + r * (1.0 / 40320 + r * (1.0 / 362880 + r * (1.0 / 3628800 + r * (1.0 / 39916800 + r / 479001600)))))))))))
+    return p * np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+
+
+_exp_neg = _njit(_exp_neg, fastmath=True, inline="always")
+
+
 @_njit
 def _softmax_mean(D, I, X, inv2, m, lse):
     "m(y) = sum_t w_t x_{I_t}, w = softmax(-D inv2), and l(y) = log sum exp(-D inv2), row by row."
+    wt = np.empty(D.shape[1])
     for q in range(D.shape[0]):
         dmin = D[q, 0]
         for t in range(1, D.shape[1]):
@@ -174,9 +194,11 @@ def _softmax_mean(D, I, X, inv2, m, lse):
                 dmin = D[q, t]
         for c in range(X.shape[1]):
             m[q, c] = 0.0
+        for t in range(D.shape[1]):  # a separate loop, so that the exponentials vectorise
+            wt[t] = _exp_neg(-(D[q, t] - dmin) * inv2)
         s = 0.0
         for t in range(D.shape[1]):
-            w = math.exp(-(D[q, t] - dmin) * inv2)
+            w = wt[t]
             s += w
             j = I[q, t]
             for c in range(X.shape[1]):
@@ -186,8 +208,34 @@ def _softmax_mean(D, I, X, inv2, m, lse):
         lse[q] = math.log(s) - dmin * inv2
 
 
+@_njit
+def _perturb(Z, offs, Y):
+    "Y[p Q + q] = Z[p] + offs[p, q]: the P Q perturbed points, particle by particle."
+    P, Q, d = offs.shape
+    for p in range(P):
+        for q in range(Q):
+            for c in range(d):
+                Y[p * Q + q, c] = Z[p, c] + offs[p, q, c]
+
+
+@_njit
+def _average(m, lse, w, m_bar, l_bar):
+    "m_bar[p] = sum_q w_q m[p Q + q] and l_bar[p] = sum_q w_q lse[p Q + q]: the expectation over u."
+    Q = w.shape[0]
+    for p in range(m_bar.shape[0]):
+        l_bar[p] = 0.0
+        for c in range(m.shape[1]):
+            m_bar[p, c] = 0.0
+        for q in range(Q):
+            l_bar[p] += w[q] * lse[p * Q + q]
+            for c in range(m.shape[1]):
+                m_bar[p, c] += w[q] * m[p * Q + q, c]
+
+
 class _FusedDenoise:
-    "Mixin: `denoise(Y, k, delta)` = the K-nearest softmax of `mmsold.potential.denoise`, fused and compiled."
+    """Mixin: `denoise(Y, k, delta)` = the K-nearest softmax of `mmsold.potential.denoise`, fused and
+    compiled; `smoothed(Z, offs, w, k, delta)` = its average over the perturbations, as
+    `mmsold.potential.smoothed_score` needs it, without NumPy temporaries."""
 
     n_jobs = 1
 
@@ -197,6 +245,41 @@ class _FusedDenoise:
         m = np.empty((len(D), self.X.shape[1])); lse = np.empty(len(D))
         _softmax_mean(D, I, self.X, 1.0 / (2.0 * delta * delta), m, lse)
         return m, lse
+
+    @_threaded
+    def smoothed(self, Z, offs, w, k, delta):
+        """sum_q w_q m(z_p + offs[p, q]) and sum_q w_q l(z_p + offs[p, q]) for every particle p.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (P, d)
+            Particles.
+        offs : ndarray of shape (P, Q, d)
+            Perturbations sigma u of each particle.
+        w : ndarray of shape (Q,)
+            Weights of the perturbations.
+        k : int
+            Number of nearest training points K.
+        delta : float
+            Noise level of the Gaussian mixture, > 0.
+
+        Returns
+        -------
+        m_bar : ndarray of shape (P, d)
+            Weighted mean over q of the softmax means m(y).
+        l_bar : ndarray of shape (P,)
+            Weighted mean over q of l(y) = log sum exp(-|y - x_i|^2 / (2 delta^2)).
+        """
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        offs = np.ascontiguousarray(offs, dtype=np.float64)
+        w = np.ascontiguousarray(w, dtype=np.float64)
+        P, Q, d = offs.shape
+        Y = np.empty((P * Q, d))
+        _perturb(Z, offs, Y)
+        m, lse = self.denoise(Y, k, delta)
+        m_bar = np.empty((P, d)); l_bar = np.empty(P)
+        _average(m, lse, w, m_bar, l_bar)
+        return m_bar, l_bar
 
 
 def _as_queries(Y, d):
@@ -270,77 +353,183 @@ class BruteForceNeighbors(_FusedDenoise):
         return out_d, out_i
 
 # %% ../nbs/40_fast.ipynb #814b70fa
-@_njit_par
-def _grid_knn(Y, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, fused, inv2, out_d, out_i, m, lse, ok):
-    """Cell-list search for every row of Y: the cell's core points are taken whole, the k - n_core
-    nearest of its ring added. fused=False: sorted neighbours into out_d/out_i. fused=True: the softmax
-    mean m(y) and log-sum-exp l(y) over them, no neighbour arrays stored. ok[q] False: off the grid."""
+@_njit
+def _cell_of(Y, q, lo, inv_s, shape, strides):
+    "Grid cell of the query Y[q], or -1 when it lies off the grid (or is NaN)."
+    cell = 0
+    for c in range(Y.shape[1]):
+        v = (Y[q, c] - lo[c]) * inv_s
+        if not (v >= 0.0 and v < shape[c]):  # also false for NaN
+            return -1
+        cell += int(v) * strides[c]
+    return cell
+
+
+@_njit
+def _sort_by_cell(cells, n_cells, order):
+    "Counting sort: `order` lists the queries cell by cell (off-grid ones, cell -1, last); O(M + cells)."
+    start = np.zeros(n_cells + 2, dtype=np.int64)
+    for q in range(cells.shape[0]):
+        c = cells[q] if cells[q] >= 0 else n_cells
+        start[c + 1] += 1
+    for c in range(1, n_cells + 2):
+        start[c] += start[c - 1]
+    for q in range(cells.shape[0]):
+        c = cells[q] if cells[q] >= 0 else n_cells
+        order[start[c]] = q
+        start[c] += 1
+
+
+@_njit
+def _cell_order(Y, lo, inv_s, shape, strides, n_cells, order):
+    "The queries' cells, and `order` sorted by them."
+    cells = np.empty(Y.shape[0], dtype=np.int64)
+    for q in range(Y.shape[0]):
+        cells[q] = _cell_of(Y, q, lo, inv_s, shape, strides)
+    _sort_by_cell(cells, n_cells, order)
+
+
+@_njit
+def _cell_query(Y, q, X, k, cell, offsets, n_core, cand, bd, bi):
+    """The k nearest training points of Y[q] from its cell's list into (bd, bi): the core points whole,
+    the k - n_core nearest of the ring after them (unsorted). False when the cell has no usable list."""
+    if cell < 0:
+        return False
+    a = offsets[cell]; b = offsets[cell + 1]; nc = n_core[cell]
+    if b - a < k:
+        return False
     d = Y.shape[1]
+    for t in range(nc):  # core: certainly among the k nearest
+        j = cand[a + t]
+        dist = 0.0
+        for c in range(d):
+            u = Y[q, c] - X[j, c]
+            dist += u * u
+        bd[t] = dist; bi[t] = j
+    n = nc
+    for t in range(a + nc, b):  # ring, sorted by distance to the cell centre: mostly appended or rejected
+        j = cand[t]
+        dist = 0.0
+        for c in range(d):
+            u = Y[q, c] - X[j, c]
+            dist += u * u
+        if n < k:
+            pos = n
+            n += 1
+        elif dist < bd[k - 1]:
+            pos = k - 1
+        else:
+            continue
+        while pos > nc and bd[pos - 1] > dist:
+            bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; pos -= 1
+        bd[pos] = dist; bi[pos] = j
+    return True
+
+
+@_njit
+def _scan_query(Y, q, X, k, bd, bi):
+    "The k nearest training points of Y[q] by scanning all of X (exact; for the rare queries off the grid)."
+    n = 0
+    for j in range(X.shape[0]):
+        dist = _sqdist(Y, q, X, j)
+        if n < k or dist < bd[k - 1]:
+            n = _push(bd, bi, n, k, dist, j)
+
+
+@_njit
+def _softmax_row(bd, bi, X, inv2, wt, m, q):
+    "m[q] = softmax-weighted mean of the points bi (squared distances bd); returns l = log sum exp(-bd inv2)."
+    k = bd.shape[0]
+    dmin = bd[0]
+    for t in range(1, k):
+        dmin = min(dmin, bd[t])
+    for t in range(k):  # a loop of its own, so that the exponentials vectorise
+        wt[t] = _exp_neg(-(bd[t] - dmin) * inv2)
+    for c in range(X.shape[1]):
+        m[q, c] = 0.0
+    ssum = 0.0
+    for t in range(k):
+        w = wt[t]
+        ssum += w
+        for c in range(X.shape[1]):
+            m[q, c] += w * X[bi[t], c]
+    for c in range(X.shape[1]):
+        m[q, c] /= ssum
+    return math.log(ssum) - dmin * inv2
+
+
+@_njit_par
+def _grid_knn(Y, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, order, scan, fused, inv2, out_d, out_i, m, lse, ok):
+    """Cell-list search for every row of Y, taken in the given `order` (see `_cell_query`). scan=True:
+    queries without a usable list are answered by a full scan (ok[q] = 2), else left (ok[q] = 0);
+    ok[q] = 1: answered from the cell's list.
+    fused=False: sorted neighbours into out_d/out_i. fused=True: the softmax mean m(y) and
+    log-sum-exp l(y) over them, no neighbour arrays stored."""
     n_chunks = (Y.shape[0] + 255) // 256
     for ch in prange(n_chunks):
-        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); y = np.empty(d)
-        for q in range(ch * 256, min(Y.shape[0], ch * 256 + 256)):
-            ok[q] = False
-            cell = 0
-            inside = True
-            for c in range(d):
-                y[c] = Y[q, c]
-                v = (y[c] - lo[c]) * inv_s
-                if not (v >= 0.0 and v < shape[c]):  # also false for NaN
-                    inside = False
-                    break
-                cell += int(v) * strides[c]
-            if not inside:
+        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k)
+        for i in range(ch * 256, min(Y.shape[0], ch * 256 + 256)):
+            q = order[i]  # queries in cell order: consecutive queries read the same lists (cache)
+            cell = _cell_of(Y, q, lo, inv_s, shape, strides)
+            if _cell_query(Y, q, X, k, cell, offsets, n_core, cand, bd, bi):
+                ok[q] = 1
+            elif scan:
+                _scan_query(Y, q, X, k, bd, bi)
+                ok[q] = 2
+            else:
+                ok[q] = 0
                 continue
-            a = offsets[cell]; b = offsets[cell + 1]; nc = n_core[cell]
-            if b - a < k:
-                continue
-            for t in range(nc):  # core: certainly among the k nearest
-                j = cand[a + t]
-                dist = 0.0
-                for c in range(d):
-                    u = y[c] - X[j, c]
-                    dist += u * u
-                bd[t] = dist; bi[t] = j
-            n = nc
-            for t in range(a + nc, b):  # ring, sorted by distance to the cell centre: mostly appended or rejected
-                j = cand[t]
-                dist = 0.0
-                for c in range(d):
-                    u = y[c] - X[j, c]
-                    dist += u * u
-                if n < k:
-                    pos = n
-                    n += 1
-                elif dist < bd[k - 1]:
-                    pos = k - 1
-                else:
-                    continue
-                while pos > nc and bd[pos - 1] > dist:
-                    bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; pos -= 1
-                bd[pos] = dist; bi[pos] = j
-            ok[q] = True
             if fused:
-                dmin = bd[0]
-                for t in range(1, k):
-                    dmin = min(dmin, bd[t])
-                for c in range(d):
-                    m[q, c] = 0.0
-                ssum = 0.0
-                for t in range(k):
-                    w = math.exp(-(bd[t] - dmin) * inv2)
-                    ssum += w
-                    for c in range(d):
-                        m[q, c] += w * X[bi[t], c]
-                for c in range(d):
-                    m[q, c] /= ssum
-                lse[q] = math.log(ssum) - dmin * inv2
+                lse[q] = _softmax_row(bd, bi, X, inv2, wt, m, q)
             else:
                 for t in range(k):  # insertion sort: the protocol returns neighbours nearest first
                     v = bd[t]; vi = bi[t]; u = t
                     while u > 0 and out_d[q, u - 1] > v:
                         out_d[q, u] = out_d[q, u - 1]; out_i[q, u] = out_i[q, u - 1]; u -= 1
                     out_d[q, u] = v; out_i[q, u] = vi
+
+
+@_njit_par
+def _grid_smooth(Z, offs, w, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, n_cells, scan, inv2,
+                 m_bar, l_bar, ok):
+    """One step's smoothing in one call: the perturbed points y = z_p + offs[p, q] and their cells
+    (parallel over particles), the cell order, the search and softmax, then the averages over q with
+    weights w into m_bar (P, d) and l_bar (P,). Queries left unanswered (ok 0) add nothing to them."""
+    P, Q, d = offs.shape
+    M = P * Q
+    Y = np.empty((M, d)); cells = np.empty(M, dtype=np.int64)
+    for p in prange(P):
+        for q in range(Q):
+            for c in range(d):
+                Y[p * Q + q, c] = Z[p, c] + offs[p, q, c]
+            cells[p * Q + q] = _cell_of(Y, p * Q + q, lo, inv_s, shape, strides)
+    order = np.empty(M, dtype=np.int64)
+    _sort_by_cell(cells, n_cells, order)
+    m = np.empty((M, d)); lse = np.empty(M)
+    n_chunks = (M + 255) // 256
+    for ch in prange(n_chunks):
+        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k)
+        for i in range(ch * 256, min(M, ch * 256 + 256)):
+            r = order[i]
+            if _cell_query(Y, r, X, k, cells[r], offsets, n_core, cand, bd, bi):
+                ok[r] = 1
+            elif scan:
+                _scan_query(Y, r, X, k, bd, bi)
+                ok[r] = 2
+            else:
+                ok[r] = 0
+                continue
+            lse[r] = _softmax_row(bd, bi, X, inv2, wt, m, r)
+    for p in prange(P):
+        l_bar[p] = 0.0
+        for c in range(d):
+            m_bar[p, c] = 0.0
+        for q in range(Q):
+            r = p * Q + q
+            if ok[r]:
+                l_bar[p] += w[q] * lse[r]
+                for c in range(d):
+                    m_bar[p, c] += w[q] * m[r, c]
 
 
 @_njit
@@ -430,8 +619,10 @@ class GridNeighbors(_FusedDenoise):
 
     `cell_size` (default: median k-NN radius / (4 sqrt(d))), `pad` (margin around the data covered by
     the grid; default a twentieth of the data's extent plus two k-NN radii), `max_cells`,
-    `max_candidates` (cells with longer lists, far from the data, and queries off the grid use the
-    k-d tree; default max(32 k, 256)), `n_jobs` (threads sharing the queries; -1 = all).
+    `max_candidates` (cells with longer lists are far from the data; default max(32 k, 256)),
+    `n_jobs` (threads sharing the queries; -1 = all). Queries off the grid or in a cell without a list
+    are answered exactly by scanning all N points when N <= `scan_max` (8192; counted in
+    `last_scanned_`), else by the k-d tree (`last_fallback_`).
 
     Calling `nn(Y, k)` with queries Y (M, d) and 1 <= k <= N returns `(D, idx)`, both (M, k) and
     sorted by distance: squared distances to and indices of the k nearest rows of `X`.
@@ -458,6 +649,8 @@ class GridNeighbors(_FusedDenoise):
     ValueError
         If `X` is not 2-D with d <= 3, or `n_jobs` is invalid.
     """
+
+    scan_max = 8192
 
     def __init__(self, X, cell_size=None, pad=None, max_cells: int = 2**18, max_candidates=None, n_jobs: int = 1):
         _need_numba("GridNeighbors")
@@ -514,20 +707,28 @@ class GridNeighbors(_FusedDenoise):
         self._grids[k] = g
         return g
 
-    def _args(self, k):
+    def _args(self, k, Y):
+        "The grid of this K, the queries' cell order and the scan flag, as the compiled kernel takes them."
         g = self._grid(k)
-        return (g["lo"], g["inv_s"], g["shape"], g["strides"], g["offsets"], g["n_core"], g["cand"])
+        order = np.empty(len(Y), dtype=np.int64)
+        _cell_order(Y, g["lo"], g["inv_s"], g["shape"], g["strides"], g["n_cells"], order)
+        return (g["lo"], g["inv_s"], g["shape"], g["strides"], g["offsets"], g["n_core"], g["cand"], order,
+                len(self.X) <= self.scan_max)
+
+    def _count(self, ok):
+        self.last_scanned_ = int((ok == 2).sum())
+        self.last_fallback_ = int((ok == 0).sum())
 
     @_threaded
     def __call__(self, Y, k):
         N, d = self.X.shape
         Y = _as_queries(Y, d); k = _check_k(k, N)
-        out_d = np.empty((len(Y), k)); out_i = np.empty((len(Y), k), dtype=np.int64); ok = np.empty(len(Y), np.bool_)
-        _grid_knn(Y, self.X, k, *self._args(k), False, 0.0, out_d, out_i, np.empty((0, d)), np.empty(0), ok)
-        if not ok.all():
-            bad = ~ok
+        out_d = np.empty((len(Y), k)); out_i = np.empty((len(Y), k), dtype=np.int64); ok = np.empty(len(Y), np.int8)
+        _grid_knn(Y, self.X, k, *self._args(k, Y), False, 0.0, out_d, out_i, np.empty((0, d)), np.empty(0), ok)
+        self._count(ok)
+        if self.last_fallback_:
+            bad = ok == 0
             out_d[bad], out_i[bad] = self.fallback(Y[bad], k)
-        self.last_fallback_ = int((~ok).sum())
         return out_d, out_i
 
     @_threaded
@@ -558,16 +759,61 @@ class GridNeighbors(_FusedDenoise):
         N, d = self.X.shape
         Y = _as_queries(Y, d); k = _check_k(k, N)
         inv2 = 1.0 / (2.0 * delta * delta)
-        m = np.empty((len(Y), d)); lse = np.empty(len(Y)); ok = np.empty(len(Y), np.bool_)
-        _grid_knn(Y, self.X, k, *self._args(k), True, inv2, np.empty((0, k)), np.empty((0, k), np.int64), m, lse, ok)
-        if not ok.all():
-            bad = np.flatnonzero(~ok)
+        m = np.empty((len(Y), d)); lse = np.empty(len(Y)); ok = np.empty(len(Y), np.int8)
+        _grid_knn(Y, self.X, k, *self._args(k, Y), True, inv2, np.empty((0, k)), np.empty((0, k), np.int64), m, lse, ok)
+        self._count(ok)
+        if self.last_fallback_:
+            bad = np.flatnonzero(ok == 0)
             D, I = self.fallback(Y[bad], k)
             mb = np.empty((len(bad), d)); lb = np.empty(len(bad))
             _softmax_mean(D, I, self.X, inv2, mb, lb)
             m[bad], lse[bad] = mb, lb
-        self.last_fallback_ = int((~ok).sum())
         return m, lse
+
+    @_threaded
+    def smoothed(self, Z, offs, w, k, delta):
+        """The averages over perturbations of `denoise`, the whole step in one compiled call.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (P, d)
+            Particles.
+        offs : ndarray of shape (P, Q, d)
+            Perturbations sigma u of each particle.
+        w : ndarray of shape (Q,)
+            Weights of the perturbations.
+        k : int
+            Number of nearest training points K, in [1, N].
+        delta : float
+            Noise level of the Gaussian mixture, > 0.
+
+        Returns
+        -------
+        m_bar : ndarray of shape (P, d)
+            sum_q w_q m(z_p + offs[p, q]).
+        l_bar : ndarray of shape (P,)
+            sum_q w_q l(z_p + offs[p, q]).
+        """
+        N, d = self.X.shape
+        k = _check_k(k, N)
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        offs = np.ascontiguousarray(offs, dtype=np.float64); w = np.ascontiguousarray(w, dtype=np.float64)
+        P, Q, _ = offs.shape
+        g = self._grid(k)
+        inv2 = 1.0 / (2.0 * delta * delta)
+        m_bar = np.empty((P, d)); l_bar = np.empty(P); ok = np.empty(P * Q, np.int8)
+        _grid_smooth(Z, offs, w, self.X, k, g["lo"], g["inv_s"], g["shape"], g["strides"], g["offsets"], g["n_core"],
+                     g["cand"], g["n_cells"], N <= self.scan_max, inv2, m_bar, l_bar, ok)
+        self._count(ok)
+        if self.last_fallback_:  # rare: queries off the grid with N > scan_max go to the k-d tree
+            bad = np.flatnonzero(ok == 0)
+            p, q = bad // Q, bad % Q
+            D, I = self.fallback(Z[p] + offs[p, q], k)
+            mb = np.empty((len(bad), d)); lb = np.empty(len(bad))
+            _softmax_mean(D, I, self.X, inv2, mb, lb)
+            np.add.at(m_bar, p, w[q, None] * mb); np.add.at(l_bar, p, w[q] * lb)
+        return m_bar, l_bar
+
 
 # %% ../nbs/40_fast.ipynb #06f8c50c
 def exact_neighbors(X, n_jobs: int = 1):

@@ -434,17 +434,20 @@ def smoothed_score(Z, X, delta, sigma, method="mc", n_noise=1, n_neighbors=None,
     P, d = Z.shape
     offs, w = _perturbations(P, d, sigma, method, n_noise, n_quad, as_generator(random_state))
     Q = offs.shape[1]
-    Y = (Z[:, None, :] + offs).reshape(P * Q, d)
     if n_neighbors is not None and hasattr(neighbors, "anchor"):
         neighbors.anchor(Z)  # searches with per-particle lists learn that rows p*Q..p*Q+Q-1 perturb Z[p]
-    m, lse = denoise(Y, X, delta, n_neighbors, neighbors)
-    m_bar = np.einsum("q,pqd->pd", w, m.reshape(P, Q, d))
+    if n_neighbors is not None and n_neighbors < len(X) and hasattr(neighbors, "smoothed"):
+        m_bar, l_bar = neighbors.smoothed(Z, offs, w, n_neighbors, delta)  # compiled: the same sums, no temporaries
+    else:
+        Y = (Z[:, None, :] + offs).reshape(P * Q, d)
+        m, lse = denoise(Y, X, delta, n_neighbors, neighbors)
+        m_bar = np.einsum("q,pqd->pd", w, m.reshape(P, Q, d))
+        l_bar = lse.reshape(P, Q) @ w
     s = (m_bar - Z) / (delta * delta)
     if not return_potential:
         return s
     N = len(X)
-    logp = lse.reshape(P, Q) - np.log(N) - 0.5 * d * np.log(2 * np.pi * delta * delta)
-    return s, -(logp @ w)
+    return s, -(l_bar - (np.log(N) + 0.5 * d * np.log(2 * np.pi * delta * delta)) * w.sum())
 
 
 def smoothed_potential(Z, X, delta, sigma, method="quadrature", n_quad=16, n_noise=64, random_state=None):

@@ -219,3 +219,30 @@ def test_bad_input_is_refused():
         BruteForceNeighbors(X)(np.zeros((3, 3)), 2)
     assert set(SEARCHES) >= {"auto", "reference", "verlet", "candidates", "faiss"}
     assert isinstance(exact_neighbors(X), GridNeighbors) and default_neighbors(X) is not None
+
+
+class _PlainSearch:
+    "Hides the compiled `denoise`/`smoothed` of a search: smoothed_score then takes the NumPy path."
+
+    def __init__(self, nn):
+        self.nn = nn
+
+    def __call__(self, Y, k):
+        return self.nn(Y, k)
+
+
+@pytest.mark.parametrize("search", ["grid", "grid-tree-fallback", "brute", "verlet"])
+@given(seed=st.integers(0, 2**32 - 1), method=st.sampled_from(["mc", "quadrature"]), k=st.integers(1, 20))
+def test_compiled_smoothing_equals_numpy_sums(search, seed, method, k):
+    "Score and potential through the compiled `smoothed` equal the NumPy sums over the same neighbours."
+    rng = np.random.default_rng(seed)
+    X = clustered(rng, 200, 2)
+    Z = X[rng.integers(0, 200, 30)] + rng.uniform(0.1, 3.0) * rng.normal(size=(30, 2))  # some land off the grid
+    nn = make_neighbors(X, search.split("-")[0])
+    if search == "grid-tree-fallback":
+        nn.scan_max = 0  # queries without a list go to the k-d tree, and are added in afterwards
+    kw = dict(method=method, n_noise=3, n_quad=4, n_neighbors=k, random_state=seed, return_potential=True)
+    s, V = smoothed_score(Z, X, 0.2, 0.3, neighbors=nn, **kw)
+    s_np, V_np = smoothed_score(Z, X, 0.2, 0.3, neighbors=_PlainSearch(nn), **kw)
+    np.testing.assert_allclose(s, s_np, rtol=1e-10, atol=1e-10 * np.abs(s_np).max())
+    np.testing.assert_allclose(V, V_np, rtol=1e-12, atol=1e-12)

@@ -176,7 +176,7 @@ def suites(fast):
     steps = 100 if fast else 1000
     S["target_2d"] = [dict(CB, search=s, params=p, steps=n, ref_steps=n, repeat=r, label=l)
                       for s, p, n, r, l in (("auto", None, steps, 1 if fast else 2, "cell lists (auto), 1 thread"),
-                                            ("auto", {"n_jobs": 2}, steps, 1, "cell lists (auto), 2 threads"),
+                                            ("auto", {"n_jobs": 2}, steps, 1 if fast else 3, "cell lists (auto), 2 threads"),
                                             ("kdtree", None, steps, 1, "k-d tree = reference path (noise check)"),
                                             ("verlet", None, steps // 5, 1, "Verlet lists (exact)"))[: 1 if fast else 4]]
     # Verlet lists vs smoothing radius: they pay off when sigma sqrt(d) is small against the spacing
@@ -210,13 +210,14 @@ def suites(fast):
     # the latent target: d = 100, N = 27,000, P = 1,000, K = L = 50, 100 steps
     if fast:
         S["target_100"] = [dict(LAT, N=5000, P=200, search=s, params=p, steps=3, ref_steps=1, label=l)
-                           for s, p, l in (("candidates", {"dtype": "float32"}, "Verlet candidates (approx.)"),)]
+                           for s, p, l in (("candidates", {"n_jobs": 2}, "candidate lists, 2 threads (approx.)"),)]
     else:
         S["target_100"] = [dict(LAT, search=s, params=p, steps=n, ref_steps=1, label=l)
                            for s, p, n, l in (
-                               ("candidates", {"dtype": "float32"}, 100, "candidates M=8K float32 (approx.)"),
-                               ("candidates", {"dtype": "float32", "n_candidates": 200}, 100,
-                                "candidates M=4K float32 (approx.)"),
+                               ("candidates", {"n_jobs": 2}, 100, "candidate lists M=8K, 2 threads (approx.)"),
+                               ("candidates", None, 100, "candidate lists M=8K, 1 thread (approx.)"),
+                               ("verlet", {"exact": False, "dtype": "float32"}, 10,
+                                "uncompiled two-stage lists (Verlet, exact=False), 10 steps"),
                                ("faiss", {"nprobe": 8}, 3, "FAISS IVF nprobe=8 (approx., 3 steps)"),
                                ("brute32", None, 3, "brute force float32 (3 steps)"),
                                ("brute", None, 3, "brute force float64, exact (3 steps)"))]

@@ -5,6 +5,7 @@
 # %% ../nbs/40_fast.ipynb #331b76bf
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import numbers
@@ -86,13 +87,36 @@ def _threaded(method):
     return wrapper
 
 
+_BLAS = []
+
+
+@contextlib.contextmanager
+def _blas_threads(n):
+    """Limit the BLAS libraries (NumPy's and the one numba's `np.dot` calls) to n threads inside the block.
+
+    Compiled loops that call BLAS from several threads need n = 1, or the two levels of threads
+    oversubscribe the cores. Uses threadpoolctl (a scikit-learn dependency); a no-op without it."""
+    if not _BLAS:
+        try:
+            import scipy.linalg.cython_blas  # noqa: F401  (load numba's BLAS so the controller sees it)
+            from threadpoolctl import ThreadpoolController
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover
+            _BLAS.append(None)
+    if _BLAS[0] is None:  # pragma: no cover
+        yield
+        return
+    with _BLAS[0].limit(limits=os.cpu_count() if n == -1 else int(n), user_api="blas"):
+        yield
+
+
 def _need_numba(what):
     if not HAVE_NUMBA:
         raise ImportError(f"{what} needs numba (pip install numba); without it use neighbor_search='kdtree' or 'brute'")
 
 # %% auto #0
-__all__ = ['SEARCHES', 'BruteForceNeighbors', 'GridNeighbors', 'exact_neighbors', 'VerletNeighbors', 'FaissNeighbors',
-           'make_neighbors', 'latent_manifold']
+__all__ = ['SEARCHES', 'BruteForceNeighbors', 'GridNeighbors', 'exact_neighbors', 'VerletNeighbors', 'CandidateNeighbors',
+           'FaissNeighbors', 'make_neighbors', 'latent_manifold']
 
 # %% ../nbs/40_fast.ipynb #56718b46
 @_njit
@@ -353,16 +377,18 @@ class BruteForceNeighbors(_FusedDenoise):
         return out_d, out_i
 
 # %% ../nbs/40_fast.ipynb #814b70fa
-@_njit
-def _cell_of(Y, q, lo, inv_s, shape, strides):
-    "Grid cell of the query Y[q], or -1 when it lies off the grid (or is NaN)."
+def _cell_of(y, lo, inv_s, shape, strides):
+    "Grid cell of the point y, or -1 when it lies off the grid (or is NaN)."
     cell = 0
-    for c in range(Y.shape[1]):
-        v = (Y[q, c] - lo[c]) * inv_s
+    for c in range(y.shape[0]):
+        v = (y[c] - lo[c]) * inv_s
         if not (v >= 0.0 and v < shape[c]):  # also false for NaN
             return -1
         cell += int(v) * strides[c]
     return cell
+
+
+_cell_of = _njit(_cell_of, inline="always")
 
 
 @_njit
@@ -385,25 +411,24 @@ def _cell_order(Y, lo, inv_s, shape, strides, n_cells, order):
     "The queries' cells, and `order` sorted by them."
     cells = np.empty(Y.shape[0], dtype=np.int64)
     for q in range(Y.shape[0]):
-        cells[q] = _cell_of(Y, q, lo, inv_s, shape, strides)
+        cells[q] = _cell_of(Y[q], lo, inv_s, shape, strides)
     _sort_by_cell(cells, n_cells, order)
 
 
-@_njit
-def _cell_query(Y, q, X, k, cell, offsets, n_core, cand, bd, bi):
-    """The k nearest training points of Y[q] from its cell's list into (bd, bi): the core points whole,
+def _cell_query(y, X, k, cell, offsets, n_core, cand, bd, bi):
+    """The k nearest training points of y from its cell's list into (bd, bi): the core points whole,
     the k - n_core nearest of the ring after them (unsorted). False when the cell has no usable list."""
     if cell < 0:
         return False
     a = offsets[cell]; b = offsets[cell + 1]; nc = n_core[cell]
     if b - a < k:
         return False
-    d = Y.shape[1]
+    d = y.shape[0]
     for t in range(nc):  # core: certainly among the k nearest
         j = cand[a + t]
         dist = 0.0
         for c in range(d):
-            u = Y[q, c] - X[j, c]
+            u = y[c] - X[j, c]
             dist += u * u
         bd[t] = dist; bi[t] = j
     n = nc
@@ -411,7 +436,7 @@ def _cell_query(Y, q, X, k, cell, offsets, n_core, cand, bd, bi):
         j = cand[t]
         dist = 0.0
         for c in range(d):
-            u = Y[q, c] - X[j, c]
+            u = y[c] - X[j, c]
             dist += u * u
         if n < k:
             pos = n
@@ -426,17 +451,22 @@ def _cell_query(Y, q, X, k, cell, offsets, n_core, cand, bd, bi):
     return True
 
 
+_cell_query = _njit(_cell_query, inline="always")
+
+
 @_njit
-def _scan_query(Y, q, X, k, bd, bi):
-    "The k nearest training points of Y[q] by scanning all of X (exact; for the rare queries off the grid)."
+def _scan_query(y, X, k, bd, bi):
+    "The k nearest training points of y by scanning all of X (exact; for the rare queries off the grid)."
     n = 0
     for j in range(X.shape[0]):
-        dist = _sqdist(Y, q, X, j)
+        dist = 0.0
+        for c in range(y.shape[0]):
+            u = y[c] - X[j, c]
+            dist += u * u
         if n < k or dist < bd[k - 1]:
             n = _push(bd, bi, n, k, dist, j)
 
 
-@_njit
 def _softmax_row(bd, bi, X, inv2, wt, m, q):
     "m[q] = softmax-weighted mean of the points bi (squared distances bd); returns l = log sum exp(-bd inv2)."
     k = bd.shape[0]
@@ -458,6 +488,9 @@ def _softmax_row(bd, bi, X, inv2, wt, m, q):
     return math.log(ssum) - dmin * inv2
 
 
+_softmax_row = _njit(_softmax_row, inline="always")
+
+
 @_njit_par
 def _grid_knn(Y, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, order, scan, fused, inv2, out_d, out_i, m, lse, ok):
     """Cell-list search for every row of Y, taken in the given `order` (see `_cell_query`). scan=True:
@@ -467,14 +500,16 @@ def _grid_knn(Y, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, order, 
     log-sum-exp l(y) over them, no neighbour arrays stored."""
     n_chunks = (Y.shape[0] + 255) // 256
     for ch in prange(n_chunks):
-        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k)
+        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k); y = np.empty(Y.shape[1])
         for i in range(ch * 256, min(Y.shape[0], ch * 256 + 256)):
             q = order[i]  # queries in cell order: consecutive queries read the same lists (cache)
-            cell = _cell_of(Y, q, lo, inv_s, shape, strides)
-            if _cell_query(Y, q, X, k, cell, offsets, n_core, cand, bd, bi):
+            for c in range(Y.shape[1]):
+                y[c] = Y[q, c]
+            cell = _cell_of(y, lo, inv_s, shape, strides)
+            if _cell_query(y, X, k, cell, offsets, n_core, cand, bd, bi):
                 ok[q] = 1
             elif scan:
-                _scan_query(Y, q, X, k, bd, bi)
+                _scan_query(y, X, k, bd, bi)
                 ok[q] = 2
             else:
                 ok[q] = 0
@@ -502,19 +537,21 @@ def _grid_smooth(Z, offs, w, X, k, lo, inv_s, shape, strides, offsets, n_core, c
         for q in range(Q):
             for c in range(d):
                 Y[p * Q + q, c] = Z[p, c] + offs[p, q, c]
-            cells[p * Q + q] = _cell_of(Y, p * Q + q, lo, inv_s, shape, strides)
+            cells[p * Q + q] = _cell_of(Y[p * Q + q], lo, inv_s, shape, strides)
     order = np.empty(M, dtype=np.int64)
     _sort_by_cell(cells, n_cells, order)
     m = np.empty((M, d)); lse = np.empty(M)
     n_chunks = (M + 255) // 256
     for ch in prange(n_chunks):
-        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k)
+        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k); y = np.empty(d)
         for i in range(ch * 256, min(M, ch * 256 + 256)):
             r = order[i]
-            if _cell_query(Y, r, X, k, cells[r], offsets, n_core, cand, bd, bi):
+            for c in range(d):
+                y[c] = Y[r, c]
+            if _cell_query(y, X, k, cells[r], offsets, n_core, cand, bd, bi):
                 ok[r] = 1
             elif scan:
-                _scan_query(Y, r, X, k, bd, bi)
+                _scan_query(y, X, k, bd, bi)
                 ok[r] = 2
             else:
                 ok[r] = 0
@@ -1060,6 +1097,281 @@ class VerletNeighbors(_FusedDenoise):
         self.stats_["queries"] += len(Y); self.stats_["fallbacks"] += n_bad; self.stats_["steps"] += 1
         return out_d, out_i
 
+# %% ../nbs/40_fast.ipynb #5eb56acd
+@_njit
+def _kth(buf, n, k):
+    "The k-th smallest (0-based) of buf[:n] by quickselect; reorders buf[:n]."
+    lo = 0; hi = n - 1
+    while hi > lo:
+        mid = (lo + hi) // 2
+        a, b, c = buf[lo], buf[mid], buf[hi]
+        piv = max(min(a, b), min(max(a, b), c))  # median of three
+        i = lo; j = hi
+        while i <= j:
+            while buf[i] < piv:
+                i += 1
+            while buf[j] > piv:
+                j -= 1
+            if i <= j:
+                t = buf[i]; buf[i] = buf[j]; buf[j] = t
+                i += 1; j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return buf[k]
+    return buf[k]
+
+
+@_njit_par
+def _select_rows(D, X_sq, M, lists):
+    """lists[r] = indices of the M smallest v_t = X_sq[t] - 2 D[r, t] (squared distances up to a
+    constant), unsorted. One pass over the row: a threshold from every 16th entry, the entries below
+    it kept (about 2M), a quickselect among those; a full selection only if fewer than M fell below."""
+    R, N = D.shape
+    stride = 16
+    ns = (N + stride - 1) // stride
+    for r in prange(R):
+        if M >= N:
+            for t in range(N):
+                lists[r, t] = t
+            continue
+        buf = np.empty(ns)
+        for t in range(ns):
+            buf[t] = X_sq[t * stride] - 2.0 * D[r, t * stride]
+        thr = _kth(buf, ns, min(ns - 1, (2 * M) // stride + 1))
+        vals = np.empty(N); idx = np.empty(N, dtype=np.int64)
+        n = 0
+        for t in range(N):
+            v = X_sq[t] - 2.0 * D[r, t]
+            if v <= thr:
+                vals[n] = v; idx[n] = t; n += 1
+        if n < M:  # rare: the sample's threshold was too low; take the whole row
+            n = 0
+            for t in range(N):
+                vals[n] = X_sq[t] - 2.0 * D[r, t]; idx[n] = t; n += 1
+        sel = vals[:n].copy()
+        kth = _kth(sel, n, M - 1)
+        c = 0
+        for t in range(n):
+            if vals[t] < kth:
+                lists[r, c] = idx[t]; c += 1
+        for t in range(n):  # ties at the M-th value: lowest indices
+            if c >= M:
+                break
+            if vals[t] == kth:
+                lists[r, c] = idx[t]; c += 1
+
+
+@_njit_par
+def _candidate_smooth(Z, offs, w, X, lists, k, inv2, m_bar, l_bar):
+    """For each particle p: the k nearest of its list for each perturbed point z_p + offs[p, q]
+    (distances by the expansion in the prose), the softmax over them, and the weighted averages
+    m_bar[p] = sum_q w_q m(y_pq), l_bar[p] = sum_q w_q l(y_pq)."""
+    P, Q, d = offs.shape
+    M = lists.shape[1]
+    for p in prange(P):
+        E = np.empty((M, d)); D0u = np.empty(M); D0 = np.empty(M); a = np.zeros(M)
+        wt = np.empty(k); bd = np.empty(k); bi = np.empty(k, dtype=np.int64)
+        for j in range(M):
+            s = 0.0
+            for c in range(d):
+                e = Z[p, c] - X[lists[p, j], c]
+                s += e * e
+            D0u[j] = s
+        order = np.argsort(D0u)
+        for j in range(M):  # the list in order of distance to the particle
+            idx = lists[p, order[j]]
+            D0[j] = D0u[order[j]]
+            for c in range(d):
+                E[j, c] = Z[p, c] - X[idx, c]
+        O = offs[p]
+        G = np.dot(O, E.T)  # (Q, M): o_q . (z_p - x_j)
+        lb = 0.0
+        for q in range(Q):
+            oo = 0.0
+            for c in range(d):
+                oo += O[q, c] * O[q, c]
+            n = 0
+            for j in range(M):  # running top-k list, as in `_push`
+                v = D0[j] + 2.0 * G[q, j] + oo
+                if n < k:
+                    pos = n
+                    n += 1
+                elif v < bd[k - 1]:
+                    pos = k - 1
+                else:
+                    continue
+                while pos > 0 and bd[pos - 1] > v:
+                    bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; pos -= 1
+                bd[pos] = v; bi[pos] = j
+            dmin = bd[0]
+            for t in range(k):
+                wt[t] = _exp_neg(-(bd[t] - dmin) * inv2)
+            ssum = 0.0
+            for t in range(k):
+                ssum += wt[t]
+            f = w[q] / ssum
+            for t in range(k):
+                a[bi[t]] += f * wt[t]
+            lb += w[q] * (math.log(ssum) - dmin * inv2)
+        l_bar[p] = lb
+        asum = 0.0
+        for j in range(M):
+            asum += a[j]
+        aE = np.dot(a, E)
+        for c in range(d):
+            m_bar[p, c] = asum * Z[p, c] - aE[c]
+
+
+class CandidateNeighbors(_FusedDenoise):
+    """Approximate k nearest neighbours of perturbed particles by two-stage candidate lists (compiled).
+
+    Each call lists the `n_candidates` (M) training points nearest to every anchored particle (one
+    BLAS product over N); each perturbed point then takes its k nearest among its particle's list, with
+    float64 distances. Call `anchor(Z)` before `nn(Y, k)`; query rows p*Q .. p*Q+Q-1 must perturb
+    Z[p]. `smoothed(Z, offs, w, k, delta)`, which `smoothed_score` uses, runs both stages and the
+    softmax in one compiled pass with O(M d) memory per thread.
+
+    Calling `nn(Y, k)` with queries Y (M, d) and 1 <= k <= N returns `(D, idx)`, both (M, k) and
+    sorted by distance: squared distances to and indices of the k nearest listed rows of `X`.
+
+    Parameters
+    ----------
+    X : array_like of shape (N, d)
+        Training points.
+    n_candidates : int or None
+        List length M per particle (default 8 k, at most N).
+    dtype : numpy.float32 or numpy.float64
+        Precision of the listing product (default float32; the query distances are float64).
+    max_elements : int
+        Largest block of the listing product held at once (default 2**22).
+    n_jobs : int
+        Threads (-1 = all): BLAS threads of the listing product, numba threads of the rest.
+
+    Raises
+    ------
+    ImportError
+        If numba is not installed.
+    TypeError, ValueError
+        If a parameter is invalid; at query time, if `anchor` was not called or the queries do not
+        split into equal blocks per anchored particle.
+    """
+
+    def __init__(self, X, n_candidates=None, dtype=np.float32, max_elements: int = 2**22, n_jobs: int = 1):
+        _need_numba("CandidateNeighbors")
+        self.n_jobs = _check_jobs(n_jobs)
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.n_candidates = check_positive_int("n_candidates", n_candidates, allow_none=True)
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.max_elements = check_positive_int("max_elements", max_elements)
+        self._Xc = np.ascontiguousarray(self.X, dtype=self.dtype)
+        self._Xc_sq = np.einsum("ij,ij->i", self.X, self.X)
+        self._Z = None
+
+    def anchor(self, Z):
+        """Register the particles whose perturbations the next queries are (P, d).
+
+        Parameters
+        ----------
+        Z : array_like of shape (P, d)
+            The particles; query rows p*Q .. p*Q+Q-1 must be perturbations of Z[p].
+
+        Returns
+        -------
+        None
+        """
+        self._Z = np.ascontiguousarray(Z, dtype=np.float64)
+
+    def reset(self):
+        """Forget the anchored particles.
+
+        Returns
+        -------
+        None
+        """
+        self._Z = None
+
+    def _m(self, k):
+        return min(max(self.n_candidates or 8 * k, k), len(self.X))
+
+    def lists(self, Z, M):
+        """The M training points nearest to each row of Z (stage 1), as indices (P, M), unsorted.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (P, d)
+            Particles.
+        M : int
+            List length, in [1, N].
+
+        Returns
+        -------
+        ndarray of shape (P, M)
+            Indices into `X`.
+        """
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        P, N = len(Z), len(self.X)
+        out = np.empty((P, M), dtype=np.int64)
+        Zc = Z.astype(self.dtype, copy=False)
+        with _Threads(self.n_jobs):
+            for sl in _chunks(P, N, self.max_elements):
+                with _blas_threads(self.n_jobs):
+                    D = Zc[sl] @ self._Xc.T
+                _select_rows(D, self._Xc_sq, M, out[sl])
+        return out
+
+    @_threaded
+    def __call__(self, Y, k):
+        N, d = self.X.shape
+        Y = _as_queries(Y, d); k = _check_k(k, N)
+        if self._Z is None:
+            raise ValueError("CandidateNeighbors needs anchor(Z) before queries (smoothed_score calls it)")
+        P = len(self._Z)
+        if len(Y) % P:
+            raise ValueError(f"{len(Y)} queries do not split into blocks for the {P} anchored particles")
+        lists = self.lists(self._Z, self._m(k))
+        out_d = np.empty((len(Y), k)); out_i = np.empty((len(Y), k), dtype=np.int64)
+        _list_knn(Y, self.X, k, lists, len(Y) // P, out_d, out_i)
+        return out_d, out_i
+
+    @_threaded
+    def smoothed(self, Z, offs, w, k, delta):
+        """Both stages and the softmax averages over perturbations in one compiled pass per particle.
+
+        Parameters
+        ----------
+        Z : ndarray of shape (P, d)
+            Particles.
+        offs : ndarray of shape (P, Q, d)
+            Perturbations sigma u of each particle.
+        w : ndarray of shape (Q,)
+            Weights of the perturbations.
+        k : int
+            Number of nearest training points K, in [1, N].
+        delta : float
+            Noise level of the Gaussian mixture, > 0.
+
+        Returns
+        -------
+        m_bar : ndarray of shape (P, d)
+            sum_q w_q m(z_p + offs[p, q]), the softmax means over the k nearest listed points.
+        l_bar : ndarray of shape (P,)
+            sum_q w_q l(z_p + offs[p, q]).
+        """
+        N, d = self.X.shape
+        k = _check_k(k, N)
+        Z = np.ascontiguousarray(Z, dtype=np.float64)
+        offs = np.ascontiguousarray(offs, dtype=np.float64); w = np.ascontiguousarray(w, dtype=np.float64)
+        lists = self.lists(Z, self._m(k))
+        m_bar = np.empty((len(Z), d)); l_bar = np.empty(len(Z))
+        with _blas_threads(1):  # BLAS is called from every numba thread
+            _candidate_smooth(Z, offs, w, self.X, lists, k, 1.0 / (2.0 * delta * delta), m_bar, l_bar)
+        return m_bar, l_bar
+
 # %% ../nbs/40_fast.ipynb #abdba6d1
 class FaissNeighbors(_FusedDenoise):
     """Approximate k nearest neighbours by a FAISS IVF index (`nlist` cells, `nprobe` scanned); `nlist=0`: exact flat.
@@ -1175,7 +1487,7 @@ def make_neighbors(X, search: str = "auto", **params):
     if search == "verlet":
         return VerletNeighbors(X, **params)
     if search == "candidates":
-        return VerletNeighbors(X, exact=False, **params)
+        return CandidateNeighbors(X, **params)
     return FaissNeighbors(X, **params)
 
 # %% ../nbs/40_fast.ipynb #2ae3214b

@@ -411,7 +411,8 @@ def smoothed_score(Z, X, delta, sigma, method="mc", n_noise=1, n_neighbors=None,
     random_state : None, int or numpy.random.Generator
         Seed for the Monte Carlo draws.
     neighbors : callable or None
-        Nearest-neighbour search, as in `denoise`.
+        Nearest-neighbour search, as in `denoise`; one with a `smoothed(Z, offs, w, k, delta)` method
+        (the searches of `mmsold.neighbors`) computes the averages over the draws in one compiled call.
     return_potential : bool
         Also return the estimate of V (default False).
 

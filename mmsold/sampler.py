@@ -176,7 +176,7 @@ class MMSOLD:
         (d <= 2), a k-d tree (d <= 12), chunked BLAS brute force (above). Also exact: "kdtree",
         "grid", "brute", "verlet" (per-particle neighbour lists with a certified refresh rule),
         "reference" (the straightforward path: a plain k-d tree, NumPy brute force above d = 12).
-        Approximate: "candidates" (Verlet lists without the exact fallback), "brute32" (float32
+        Approximate: "candidates" (two-stage candidate lists, compiled), "brute32" (float32
         products, float64 re-ranking), "faiss" (IVF index; needs faiss-cpu).
     search_params : dict or None
         Keyword arguments for the search class (e.g. {"n_candidates": 400} for "candidates",

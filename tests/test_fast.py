@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmsold.neighbors import (SEARCHES, BruteForceNeighbors, GridNeighbors, VerletNeighbors, exact_neighbors,
-                              latent_manifold, make_neighbors)
+from mmsold.neighbors import (SEARCHES, BruteForceNeighbors, CandidateNeighbors, GridNeighbors, VerletNeighbors,
+                              _kth, _select_rows, exact_neighbors, latent_manifold, make_neighbors)
 from mmsold.potential import KDTreeNeighbors, default_neighbors, smoothed_score
 from mmsold.sampler import MMSOLD
 
@@ -213,6 +213,10 @@ def test_bad_input_is_refused():
         GridNeighbors(X)(X, 51)
     with pytest.raises(ValueError, match="anchor"):
         VerletNeighbors(X)(X, 3)
+    with pytest.raises(ValueError, match="anchor"):
+        CandidateNeighbors(X)(X, 3)
+    with pytest.raises(ValueError, match="dtype"):
+        CandidateNeighbors(X, dtype=np.int32)
     with pytest.raises(ValueError, match="n_jobs"):
         GridNeighbors(X, n_jobs=0)
     with pytest.raises(ValueError, match="shape"):
@@ -231,7 +235,7 @@ class _PlainSearch:
         return self.nn(Y, k)
 
 
-@pytest.mark.parametrize("search", ["grid", "grid-tree-fallback", "brute", "verlet"])
+@pytest.mark.parametrize("search", ["grid", "grid-tree-fallback", "brute", "verlet", "candidates"])
 @given(seed=st.integers(0, 2**32 - 1), method=st.sampled_from(["mc", "quadrature"]), k=st.integers(1, 20))
 def test_compiled_smoothing_equals_numpy_sums(search, seed, method, k):
     "Score and potential through the compiled `smoothed` equal the NumPy sums over the same neighbours."
@@ -246,3 +250,53 @@ def test_compiled_smoothing_equals_numpy_sums(search, seed, method, k):
     s_np, V_np = smoothed_score(Z, X, 0.2, 0.3, neighbors=_PlainSearch(nn), **kw)
     np.testing.assert_allclose(s, s_np, rtol=1e-10, atol=1e-10 * np.abs(s_np).max())
     np.testing.assert_allclose(V, V_np, rtol=1e-12, atol=1e-12)
+
+
+@given(st.lists(st.integers(-5, 5), min_size=1, max_size=60).map(lambda v: np.array(v, float)), st.data())
+def test_quickselect_returns_the_order_statistic(v, data):
+    "_kth(v, n, k) is the k-th smallest value (0-based), also with many ties."
+    k = data.draw(st.integers(0, len(v) - 1))
+    assert _kth(v.copy(), len(v), k) == np.sort(v)[k]
+
+
+@given(seed=st.integers(0, 2**32 - 1), N=st.integers(1, 600), ties=st.booleans(), data=st.data())
+def test_row_selection_lists_the_m_smallest(seed, N, ties, data):
+    "Every list holds M distinct indices whose values are exactly the M smallest of the row (ties too)."
+    rng = np.random.default_rng(seed)
+    M = data.draw(st.integers(1, N))
+    D = rng.integers(0, 4, size=(7, N)).astype(float) if ties else rng.normal(size=(7, N))
+    X_sq = rng.integers(0, 3, size=N).astype(float) if ties else rng.normal(size=N)
+    lists = np.empty((7, M), dtype=np.int64)
+    _select_rows(D, X_sq, M, lists)
+    v = X_sq - 2 * D
+    for r in range(7):
+        assert len(set(lists[r])) == M
+        np.testing.assert_array_equal(np.sort(v[r, lists[r]]), np.sort(v[r])[:M])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_candidate_lists_covering_the_data_are_exact(dtype):
+    "With lists of all N points the two-stage estimator is the exact K-nearest estimator."
+    rng = np.random.default_rng(2)
+    X = latent_manifold(300, n_features=20, random_state=1)
+    Z = X[:25] + 0.3 * rng.normal(size=(25, 20))
+    kw = dict(n_noise=6, n_neighbors=9, random_state=3, return_potential=True)
+    s_ref, V_ref = smoothed_score(Z, X, 0.8, 0.4, neighbors=BruteForceNeighbors(X), **kw)
+    s, V = smoothed_score(Z, X, 0.8, 0.4, neighbors=CandidateNeighbors(X, n_candidates=300, dtype=dtype), **kw)
+    np.testing.assert_allclose(s, s_ref, rtol=1e-9, atol=1e-9 * np.abs(s_ref).max())
+    np.testing.assert_allclose(V, V_ref, rtol=1e-12)
+
+
+def test_candidate_lists_recall_and_threads():
+    "Default lists (M = 8K) find nearly all exact neighbours at small sigma; threads do not change results."
+    rng = np.random.default_rng(4)
+    X = latent_manifold(4000, n_features=60, random_state=0)
+    Z = X[:80] + 0.02 * rng.normal(size=(80, 60))
+    offs = 0.1 * rng.normal(size=(80, 5, 60)); w = np.full(5, 0.2)
+    a = CandidateNeighbors(X, n_jobs=1).smoothed(Z, offs, w, 12, 1.0)
+    b = CandidateNeighbors(X, n_jobs=2).smoothed(Z, offs, w, 12, 1.0)
+    np.testing.assert_array_equal(a[0], b[0]); np.testing.assert_array_equal(a[1], b[1])
+    cn = CandidateNeighbors(X); cn.anchor(Z)
+    Y = (Z[:, None] + offs).reshape(-1, 60)
+    _, I = cn(Y, 12); _, I_ref = BruteForceNeighbors(X)(Y, 12)
+    assert np.mean([len(np.intersect1d(p, q)) for p, q in zip(I, I_ref)]) / 12 > 0.95

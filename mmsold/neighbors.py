@@ -1125,43 +1125,46 @@ def _kth(buf, n, k):
 
 
 @_njit_par
-def _select_rows(D, X_sq, M, lists):
+def _select_rows(D, X_sq, M, S, Xs_sq, lists):
     """lists[r] = indices of the M smallest v_t = X_sq[t] - 2 D[r, t] (squared distances up to a
-    constant), unsorted. One pass over the row: a threshold from every 16th entry, the entries below
-    it kept (about 2M), a quickselect among those; a full selection only if fewer than M fell below."""
+    constant), ties to the lowest index, unsorted. S[r] holds the same products for every 16th
+    training point (squared norms Xs_sq): their (2M/16)-th smallest value is a threshold below which
+    about 2M entries of the row fall. One pass keeps those, a quickselect finds the M-th among them;
+    only if fewer than M fell below is the whole row selected."""
     R, N = D.shape
-    stride = 16
-    ns = (N + stride - 1) // stride
-    for r in prange(R):
-        if M >= N:
-            for t in range(N):
-                lists[r, t] = t
-            continue
-        buf = np.empty(ns)
-        for t in range(ns):
-            buf[t] = X_sq[t * stride] - 2.0 * D[r, t * stride]
-        thr = _kth(buf, ns, min(ns - 1, (2 * M) // stride + 1))
-        vals = np.empty(N); idx = np.empty(N, dtype=np.int64)
-        n = 0
-        for t in range(N):
-            v = X_sq[t] - 2.0 * D[r, t]
-            if v <= thr:
-                vals[n] = v; idx[n] = t; n += 1
-        if n < M:  # rare: the sample's threshold was too low; take the whole row
+    ns = S.shape[1]
+    m_s = min(ns - 1, (2 * M * ns) // N + 1)
+    n_chunks = (R + 7) // 8
+    for ch in prange(n_chunks):  # buffers per chunk of rows
+        buf = np.empty(ns); vals = np.empty(N); idx = np.empty(N, dtype=np.int64); sel = np.empty(N)
+        for r in range(ch * 8, min(R, ch * 8 + 8)):
+            if M >= N:
+                for t in range(N):
+                    lists[r, t] = t
+                continue
+            for t in range(ns):
+                buf[t] = Xs_sq[t] - 2.0 * S[r, t]
+            thr = _kth(buf, ns, m_s)
             n = 0
             for t in range(N):
-                vals[n] = X_sq[t] - 2.0 * D[r, t]; idx[n] = t; n += 1
-        sel = vals[:n].copy()
-        kth = _kth(sel, n, M - 1)
-        c = 0
-        for t in range(n):
-            if vals[t] < kth:
-                lists[r, c] = idx[t]; c += 1
-        for t in range(n):  # ties at the M-th value: lowest indices
-            if c >= M:
-                break
-            if vals[t] == kth:
-                lists[r, c] = idx[t]; c += 1
+                v = X_sq[t] - 2.0 * D[r, t]
+                if v <= thr:
+                    vals[n] = v; idx[n] = t; n += 1
+            if n < M:  # rare: the sample's threshold was too low; take the whole row
+                n = 0
+                for t in range(N):
+                    vals[n] = X_sq[t] - 2.0 * D[r, t]; idx[n] = t; n += 1
+            sel[:n] = vals[:n]
+            kth = _kth(sel, n, M - 1)
+            c = 0
+            for t in range(n):
+                if vals[t] < kth:
+                    lists[r, c] = idx[t]; c += 1
+            for t in range(n):  # ties at the M-th value: lowest indices
+                if c >= M:
+                    break
+                if vals[t] == kth:
+                    lists[r, c] = idx[t]; c += 1
 
 
 @_njit_par
@@ -1171,58 +1174,60 @@ def _candidate_smooth(Z, offs, w, X, lists, k, inv2, m_bar, l_bar):
     m_bar[p] = sum_q w_q m(y_pq), l_bar[p] = sum_q w_q l(y_pq)."""
     P, Q, d = offs.shape
     M = lists.shape[1]
-    for p in prange(P):
-        E = np.empty((M, d)); D0u = np.empty(M); D0 = np.empty(M); a = np.zeros(M)
+    n_chunks = (P + 7) // 8
+    for ch in prange(n_chunks):  # buffers per chunk of particles (fresh O(M d) arrays per particle cost page faults)
+        Eu = np.empty((M, d)); E = np.empty((M, d)); D0u = np.empty(M); D0 = np.empty(M); a = np.empty(M)
         wt = np.empty(k); bd = np.empty(k); bi = np.empty(k, dtype=np.int64)
-        for j in range(M):
-            s = 0.0
+        for p in range(ch * 8, min(P, ch * 8 + 8)):
+            for j in range(M):  # gather the list once: differences z_p - x_j and their squared norms
+                s = 0.0
+                for c in range(d):
+                    e = Z[p, c] - X[lists[p, j], c]
+                    Eu[j, c] = e
+                    s += e * e
+                D0u[j] = s
+            order = np.argsort(D0u)
+            for j in range(M):  # the list in order of distance to the particle
+                D0[j] = D0u[order[j]]
+                E[j, :] = Eu[order[j], :]
+            O = offs[p]
+            G = np.dot(O, E.T)  # (Q, M): o_q . (z_p - x_j)
+            a[:] = 0.0
+            lb = 0.0
+            for q in range(Q):
+                oo = 0.0
+                for c in range(d):
+                    oo += O[q, c] * O[q, c]
+                n = 0
+                for j in range(M):  # running top-k list, as in `_push`
+                    v = D0[j] + 2.0 * G[q, j] + oo
+                    if n < k:
+                        pos = n
+                        n += 1
+                    elif v < bd[k - 1]:
+                        pos = k - 1
+                    else:
+                        continue
+                    while pos > 0 and bd[pos - 1] > v:
+                        bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; pos -= 1
+                    bd[pos] = v; bi[pos] = j
+                dmin = bd[0]
+                for t in range(k):
+                    wt[t] = _exp_neg(-(bd[t] - dmin) * inv2)
+                ssum = 0.0
+                for t in range(k):
+                    ssum += wt[t]
+                f = w[q] / ssum
+                for t in range(k):
+                    a[bi[t]] += f * wt[t]
+                lb += w[q] * (math.log(ssum) - dmin * inv2)
+            l_bar[p] = lb
+            asum = 0.0
+            for j in range(M):
+                asum += a[j]
+            aE = np.dot(a, E)
             for c in range(d):
-                e = Z[p, c] - X[lists[p, j], c]
-                s += e * e
-            D0u[j] = s
-        order = np.argsort(D0u)
-        for j in range(M):  # the list in order of distance to the particle
-            idx = lists[p, order[j]]
-            D0[j] = D0u[order[j]]
-            for c in range(d):
-                E[j, c] = Z[p, c] - X[idx, c]
-        O = offs[p]
-        G = np.dot(O, E.T)  # (Q, M): o_q . (z_p - x_j)
-        lb = 0.0
-        for q in range(Q):
-            oo = 0.0
-            for c in range(d):
-                oo += O[q, c] * O[q, c]
-            n = 0
-            for j in range(M):  # running top-k list, as in `_push`
-                v = D0[j] + 2.0 * G[q, j] + oo
-                if n < k:
-                    pos = n
-                    n += 1
-                elif v < bd[k - 1]:
-                    pos = k - 1
-                else:
-                    continue
-                while pos > 0 and bd[pos - 1] > v:
-                    bd[pos] = bd[pos - 1]; bi[pos] = bi[pos - 1]; pos -= 1
-                bd[pos] = v; bi[pos] = j
-            dmin = bd[0]
-            for t in range(k):
-                wt[t] = _exp_neg(-(bd[t] - dmin) * inv2)
-            ssum = 0.0
-            for t in range(k):
-                ssum += wt[t]
-            f = w[q] / ssum
-            for t in range(k):
-                a[bi[t]] += f * wt[t]
-            lb += w[q] * (math.log(ssum) - dmin * inv2)
-        l_bar[p] = lb
-        asum = 0.0
-        for j in range(M):
-            asum += a[j]
-        aE = np.dot(a, E)
-        for c in range(d):
-            m_bar[p, c] = asum * Z[p, c] - aE[c]
+                m_bar[p, c] = asum * Z[p, c] - aE[c]
 
 
 class CandidateNeighbors(_FusedDenoise):
@@ -1270,6 +1275,7 @@ class CandidateNeighbors(_FusedDenoise):
         self.max_elements = check_positive_int("max_elements", max_elements)
         self._Xc = np.ascontiguousarray(self.X, dtype=self.dtype)
         self._Xc_sq = np.einsum("ij,ij->i", self.X, self.X)
+        self._Xs = np.ascontiguousarray(self._Xc[::16]); self._Xs_sq = np.ascontiguousarray(self._Xc_sq[::16])
         self._Z = None
 
     def anchor(self, Z):
@@ -1321,7 +1327,8 @@ class CandidateNeighbors(_FusedDenoise):
             for sl in _chunks(P, N, self.max_elements):
                 with _blas_threads(self.n_jobs):
                     D = Zc[sl] @ self._Xc.T
-                _select_rows(D, self._Xc_sq, M, out[sl])
+                    S = Zc[sl] @ self._Xs.T  # every 16th training point: the rows' thresholds, read contiguously
+                _select_rows(D, self._Xc_sq, M, S, self._Xs_sq, out[sl])
         return out
 
     @_threaded

@@ -180,7 +180,8 @@ class MMSOLD:
         products, float64 re-ranking), "faiss" (IVF index; needs faiss-cpu).
     search_params : dict or None
         Keyword arguments for the search class (e.g. {"n_candidates": 400} for "candidates",
-        {"nprobe": 16} for "faiss"); see `mmsold.neighbors`.
+        {"nprobe": 16} for "faiss"); see `mmsold.neighbors`. All but "reference" take `n_jobs`
+        (threads; default 1).
     random_state : None, int or numpy.random.Generator
         Seed used by `sample` when it is not given one.
     progress : bool

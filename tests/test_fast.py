@@ -267,7 +267,7 @@ def test_row_selection_lists_the_m_smallest(seed, N, ties, data):
     D = rng.integers(0, 4, size=(7, N)).astype(float) if ties else rng.normal(size=(7, N))
     X_sq = rng.integers(0, 3, size=N).astype(float) if ties else rng.normal(size=N)
     lists = np.empty((7, M), dtype=np.int64)
-    _select_rows(D, X_sq, M, lists)
+    _select_rows(D, X_sq, M, np.ascontiguousarray(D[:, ::16]), np.ascontiguousarray(X_sq[::16]), lists)
     v = X_sq - 2 * D
     for r in range(7):
         assert len(set(lists[r])) == M

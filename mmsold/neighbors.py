@@ -270,6 +270,12 @@ class _FusedDenoise:
         _softmax_mean(D, I, self.X, 1.0 / (2.0 * delta * delta), m, lse)
         return m, lse
 
+    def _smoothing_inputs(self, Z, offs, w, k):
+        "Contiguous float64 (Z, offs, w) and the checked k, as the compiled smoothing kernels take them."
+        k = _check_k(k, len(self.X))
+        return (np.ascontiguousarray(Z, dtype=np.float64), np.ascontiguousarray(offs, dtype=np.float64),
+                np.ascontiguousarray(w, dtype=np.float64), k)
+
     @_threaded
     def smoothed(self, Z, offs, w, k, delta):
         """sum_q w_q m(z_p + offs[p, q]) and sum_q w_q l(z_p + offs[p, q]) for every particle p.
@@ -294,9 +300,7 @@ class _FusedDenoise:
         l_bar : ndarray of shape (P,)
             Weighted mean over q of l(y) = log sum exp(-|y - x_i|^2 / (2 delta^2)).
         """
-        Z = np.ascontiguousarray(Z, dtype=np.float64)
-        offs = np.ascontiguousarray(offs, dtype=np.float64)
-        w = np.ascontiguousarray(w, dtype=np.float64)
+        Z, offs, w, k = self._smoothing_inputs(Z, offs, w, k)
         P, Q, d = offs.shape
         Y = np.empty((P * Q, d))
         _perturb(Z, offs, Y)
@@ -832,9 +836,7 @@ class GridNeighbors(_FusedDenoise):
             sum_q w_q l(z_p + offs[p, q]).
         """
         N, d = self.X.shape
-        k = _check_k(k, N)
-        Z = np.ascontiguousarray(Z, dtype=np.float64)
-        offs = np.ascontiguousarray(offs, dtype=np.float64); w = np.ascontiguousarray(w, dtype=np.float64)
+        Z, offs, w, k = self._smoothing_inputs(Z, offs, w, k)
         P, Q, _ = offs.shape
         g = self._grid(k)
         inv2 = 1.0 / (2.0 * delta * delta)
@@ -1369,10 +1371,8 @@ class CandidateNeighbors(_FusedDenoise):
         l_bar : ndarray of shape (P,)
             sum_q w_q l(z_p + offs[p, q]).
         """
-        N, d = self.X.shape
-        k = _check_k(k, N)
-        Z = np.ascontiguousarray(Z, dtype=np.float64)
-        offs = np.ascontiguousarray(offs, dtype=np.float64); w = np.ascontiguousarray(w, dtype=np.float64)
+        d = self.X.shape[1]
+        Z, offs, w, k = self._smoothing_inputs(Z, offs, w, k)
         lists = self.lists(Z, self._m(k))
         m_bar = np.empty((len(Z), d)); l_bar = np.empty(len(Z))
         with _blas_threads(1):  # BLAS is called from every numba thread

@@ -495,45 +495,53 @@ def _softmax_row(bd, bi, X, inv2, wt, m, q):
 _softmax_row = _njit(_softmax_row, inline="always")
 
 
+@_njit
+def _grid_chunk(Y, order, start, stop, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, scan, fused, inv2,
+                out_d, out_i, m, lse, ok):
+    """Answer the queries order[start:stop] (see `_cell_query`). scan=True: queries without a usable
+    list are answered by a full scan (ok[q] = 2), else left (ok[q] = 0); ok[q] = 1: answered from the
+    cell's list. fused=False: sorted neighbours into out_d/out_i. fused=True: the softmax mean m(y)
+    and log-sum-exp l(y) over them, no neighbour arrays stored."""
+    bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k); y = np.empty(Y.shape[1])
+    for i in range(start, stop):
+        q = order[i]  # queries in cell order: consecutive queries read the same lists (cache)
+        for c in range(Y.shape[1]):
+            y[c] = Y[q, c]
+        cell = _cell_of(y, lo, inv_s, shape, strides)
+        if _cell_query(y, X, k, cell, offsets, n_core, cand, bd, bi):
+            ok[q] = 1
+        elif scan:
+            _scan_query(y, X, k, bd, bi)
+            ok[q] = 2
+        else:
+            ok[q] = 0
+            continue
+        if fused:
+            lse[q] = _softmax_row(bd, bi, X, inv2, wt, m, q)
+        else:
+            for t in range(k):  # insertion sort: the protocol returns neighbours nearest first
+                v = bd[t]; vi = bi[t]; u = t
+                while u > 0 and out_d[q, u - 1] > v:
+                    out_d[q, u] = out_d[q, u - 1]; out_i[q, u] = out_i[q, u - 1]; u -= 1
+                out_d[q, u] = v; out_i[q, u] = vi
+
+
 @_njit_par
 def _grid_knn(Y, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, order, scan, fused, inv2, out_d, out_i, m, lse, ok):
-    """Cell-list search for every row of Y, taken in the given `order` (see `_cell_query`). scan=True:
-    queries without a usable list are answered by a full scan (ok[q] = 2), else left (ok[q] = 0);
-    ok[q] = 1: answered from the cell's list.
-    fused=False: sorted neighbours into out_d/out_i. fused=True: the softmax mean m(y) and
-    log-sum-exp l(y) over them, no neighbour arrays stored."""
+    "Cell-list search for every row of Y, taken in the given `order`, chunks of 256 queries shared among the threads."
     n_chunks = (Y.shape[0] + 255) // 256
     for ch in prange(n_chunks):
-        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k); y = np.empty(Y.shape[1])
-        for i in range(ch * 256, min(Y.shape[0], ch * 256 + 256)):
-            q = order[i]  # queries in cell order: consecutive queries read the same lists (cache)
-            for c in range(Y.shape[1]):
-                y[c] = Y[q, c]
-            cell = _cell_of(y, lo, inv_s, shape, strides)
-            if _cell_query(y, X, k, cell, offsets, n_core, cand, bd, bi):
-                ok[q] = 1
-            elif scan:
-                _scan_query(y, X, k, bd, bi)
-                ok[q] = 2
-            else:
-                ok[q] = 0
-                continue
-            if fused:
-                lse[q] = _softmax_row(bd, bi, X, inv2, wt, m, q)
-            else:
-                for t in range(k):  # insertion sort: the protocol returns neighbours nearest first
-                    v = bd[t]; vi = bi[t]; u = t
-                    while u > 0 and out_d[q, u - 1] > v:
-                        out_d[q, u] = out_d[q, u - 1]; out_i[q, u] = out_i[q, u - 1]; u -= 1
-                    out_d[q, u] = v; out_i[q, u] = vi
+        _grid_chunk(Y, order, ch * 256, min(Y.shape[0], ch * 256 + 256), X, k, lo, inv_s, shape, strides, offsets,
+                    n_core, cand, scan, fused, inv2, out_d, out_i, m, lse, ok)
 
 
 @_njit_par
 def _grid_smooth(Z, offs, w, X, k, lo, inv_s, shape, strides, offsets, n_core, cand, n_cells, scan, inv2,
                  m_bar, l_bar, ok):
     """One step's smoothing in one call: the perturbed points y = z_p + offs[p, q] and their cells
-    (parallel over particles), the cell order, the search and softmax, then the averages over q with
-    weights w into m_bar (P, d) and l_bar (P,). Queries left unanswered (ok 0) add nothing to them."""
+    (parallel over particles), the cell order, the search and softmax (`_grid_chunk`), then the
+    averages over q with weights w into m_bar (P, d) and l_bar (P,). Queries left unanswered (ok 0)
+    add nothing to them."""
     P, Q, d = offs.shape
     M = P * Q
     Y = np.empty((M, d)); cells = np.empty(M, dtype=np.int64)
@@ -545,22 +553,11 @@ def _grid_smooth(Z, offs, w, X, k, lo, inv_s, shape, strides, offsets, n_core, c
     order = np.empty(M, dtype=np.int64)
     _sort_by_cell(cells, n_cells, order)
     m = np.empty((M, d)); lse = np.empty(M)
+    no_d = np.empty((0, k)); no_i = np.empty((0, k), dtype=np.int64)
     n_chunks = (M + 255) // 256
     for ch in prange(n_chunks):
-        bd = np.empty(k); bi = np.empty(k, dtype=np.int64); wt = np.empty(k); y = np.empty(d)
-        for i in range(ch * 256, min(M, ch * 256 + 256)):
-            r = order[i]
-            for c in range(d):
-                y[c] = Y[r, c]
-            if _cell_query(y, X, k, cells[r], offsets, n_core, cand, bd, bi):
-                ok[r] = 1
-            elif scan:
-                _scan_query(y, X, k, bd, bi)
-                ok[r] = 2
-            else:
-                ok[r] = 0
-                continue
-            lse[r] = _softmax_row(bd, bi, X, inv2, wt, m, r)
+        _grid_chunk(Y, order, ch * 256, min(M, ch * 256 + 256), X, k, lo, inv_s, shape, strides, offsets, n_core,
+                    cand, scan, True, inv2, no_d, no_i, m, lse, ok)
     for p in prange(P):
         l_bar[p] = 0.0
         for c in range(d):
@@ -927,7 +924,34 @@ def _certify(out_d, k, group, R, en, bnd, ok):
         ok[q] = out_d[q, k - 1] <= lb - tol
 
 
-class VerletNeighbors(_FusedDenoise):
+class _Anchored(_FusedDenoise):
+    "Mixin of the searches with per-particle lists: `anchor(Z)`, and the check that queries come in one block per particle."
+
+    def anchor(self, Z):
+        """Register the particles whose perturbations the next queries are (P, d).
+
+        Parameters
+        ----------
+        Z : array_like of shape (P, d)
+            The particles; query rows p*Q .. p*Q+Q-1 must be perturbations of Z[p].
+
+        Returns
+        -------
+        None
+        """
+        self._Z = np.ascontiguousarray(Z, dtype=np.float64)
+
+    def _group(self, Y):
+        "Queries per anchored particle, Q (rows p*Q .. p*Q+Q-1 of Y perturb Z[p])."
+        if self._Z is None:
+            raise ValueError(f"{type(self).__name__} needs anchor(Z) before queries (smoothed_score calls it)")
+        P = len(self._Z)
+        if len(Y) % P:
+            raise ValueError(f"{len(Y)} queries do not split into blocks for the {P} anchored particles")
+        return len(Y) // P
+
+
+class VerletNeighbors(_Anchored):
     """Per-particle candidate lists reused across sampler steps (Verlet lists), exact by certificate.
 
     Call `anchor(Z)` before each batch of queries; query rows
@@ -997,20 +1021,6 @@ class VerletNeighbors(_FusedDenoise):
         self._M = None
         self.stats_ = dict(queries=0, fallbacks=0, rebuilds=0, steps=0)
 
-    def anchor(self, Z):
-        """Register the particles whose perturbations the next queries are (P, d).
-
-        Parameters
-        ----------
-        Z : array_like of shape (P, d)
-            The particles; query rows p*Q .. p*Q+Q-1 must be perturbations of Z[p].
-
-        Returns
-        -------
-        None
-        """
-        self._Z = np.ascontiguousarray(Z, dtype=np.float64)
-
     def _rebuild(self, rows, k):
         N = len(self.X)
         M = self._M
@@ -1034,8 +1044,6 @@ class VerletNeighbors(_FusedDenoise):
 
     def _refresh(self, k):
         Z = self._Z
-        if Z is None:
-            raise ValueError("VerletNeighbors needs anchor(Z) before queries (smoothed_score calls it)")
         P, d = Z.shape
         N = len(self.X)
         M = min(max(self.n_candidates or 8 * k, k), N)
@@ -1056,11 +1064,9 @@ class VerletNeighbors(_FusedDenoise):
     def __call__(self, Y, k):
         N, d = self.X.shape
         Y = _as_queries(Y, d); k = _check_k(k, N)
+        Q = self._group(Y)
         self._refresh(k)
         P = len(self._Z)
-        if len(Y) % P:
-            raise ValueError(f"{len(Y)} queries do not split into blocks for the {P} anchored particles")
-        Q = len(Y) // P
         out_d = np.empty((len(Y), k)); out_i = np.empty((len(Y), k), dtype=np.int64)
         if self._cache is None:
             _list_knn(Y, self.X, k, self._lists, Q, out_d, out_i)
@@ -1232,7 +1238,7 @@ def _candidate_smooth(Z, offs, w, X, lists, k, inv2, m_bar, l_bar):
                 m_bar[p, c] = asum * Z[p, c] - aE[c]
 
 
-class CandidateNeighbors(_FusedDenoise):
+class CandidateNeighbors(_Anchored):
     """Approximate k nearest neighbours of perturbed particles by two-stage candidate lists (compiled).
 
     Each call lists the `n_candidates` (M) training points nearest to every anchored particle (one
@@ -1280,20 +1286,6 @@ class CandidateNeighbors(_FusedDenoise):
         self._Xs = np.ascontiguousarray(self._Xc[::16]); self._Xs_sq = np.ascontiguousarray(self._Xc_sq[::16])
         self._Z = None
 
-    def anchor(self, Z):
-        """Register the particles whose perturbations the next queries are (P, d).
-
-        Parameters
-        ----------
-        Z : array_like of shape (P, d)
-            The particles; query rows p*Q .. p*Q+Q-1 must be perturbations of Z[p].
-
-        Returns
-        -------
-        None
-        """
-        self._Z = np.ascontiguousarray(Z, dtype=np.float64)
-
     def reset(self):
         """Forget the anchored particles.
 
@@ -1337,14 +1329,10 @@ class CandidateNeighbors(_FusedDenoise):
     def __call__(self, Y, k):
         N, d = self.X.shape
         Y = _as_queries(Y, d); k = _check_k(k, N)
-        if self._Z is None:
-            raise ValueError("CandidateNeighbors needs anchor(Z) before queries (smoothed_score calls it)")
-        P = len(self._Z)
-        if len(Y) % P:
-            raise ValueError(f"{len(Y)} queries do not split into blocks for the {P} anchored particles")
+        Q = self._group(Y)
         lists = self.lists(self._Z, self._m(k))
         out_d = np.empty((len(Y), k)); out_i = np.empty((len(Y), k), dtype=np.int64)
-        _list_knn(Y, self.X, k, lists, len(Y) // P, out_d, out_i)
+        _list_knn(Y, self.X, k, lists, Q, out_d, out_i)
         return out_d, out_i
 
     @_threaded

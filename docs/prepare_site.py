@@ -43,7 +43,7 @@ KERNEL_NAME = "mmsold-docs"
 SLOW_CELL = 20.0  # seconds; slower cells are named in the build log
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp"}
 # Navigation captions by the tens digit of the notebook number (see DEVELOPING.md's layout table).
-GROUPS = {0: "Library", 1: "Theory", 2: "Baselines", 3: "Images", 4: "Performance"}
+GROUPS = {0: "Library", 1: "Theory", 2: "Baselines", 3: "Images", 4: "Performance", 5: "Scale-out"}
 _ANSI = re.compile(r"\x1B(?:[@-Z\\-_]|\[[0-?]*[ -/]*[@-~])")
 _DIRECTIVE = re.compile(r"^\s*#\|\s?(.*?)\s*$")
 
@@ -344,8 +344,10 @@ def navigation(pages: list[str]) -> str:
 def public_modules(root: Path, lib: str) -> list[str]:
     sys.path.insert(0, str(root))
     pkg = importlib.import_module(lib)
-    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if not m.name.startswith("_"))
-    return [f"{lib}.{n}" for n in names]
+    # subpackages (mmsold.score, mmsold.neighbors) and their public submodules get pages too
+    names = sorted(m.name for m in pkgutil.walk_packages(pkg.__path__, prefix=f"{lib}.")
+                   if not any(part.startswith("_") for part in m.name.split(".")[1:]))
+    return names
 
 
 def module_sources(nbs: list[Path]) -> dict[str, str]:
@@ -354,7 +356,7 @@ def module_sources(nbs: list[Path]) -> dict[str, str]:
     for p in nbs:
         m = re.search(r"#\|\s*default_exp\s+([\w.]+)", p.read_text(encoding="utf-8"))
         if m:
-            out[m.group(1)] = p.stem
+            out[m.group(1).removesuffix(".__init__")] = p.stem
     return out
 
 

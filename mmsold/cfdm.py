@@ -5,25 +5,21 @@
 # %% ../nbs/20_cfdm.ipynb #24ffd1b2
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
+from sklearn.base import BaseEstimator
 from sklearn.neighbors import NearestNeighbors
+from sklearn.utils.validation import check_is_fitted
 
-from .potential import as_generator
+from .core import as_generator, check_bool, check_int, check_real, row_blocks, softmax_rows, validate_data
 
 # %% auto #0
 __all__ = ['cfdm_log_weights', 'cfdm_posterior_mean', 'closed_form_score', 'smoothed_posterior_mean', 'cfdm_velocity',
            'cfdm_time_grid', 'SigmaCFDM']
 
 # %% ../nbs/20_cfdm.ipynb #1e8a440d
-_MAX_ELEMENTS = 2**22  # about 32 MB of float64 per block of query rows x training points
-
-
 def _check_t(t):
-    if not isinstance(t, numbers.Real) or not (0.0 <= t < 1.0):
-        raise ValueError(f"t must be a number in [0, 1), got {t!r}")
-    return float(t)
+    "`t` as a float in [0, 1)."
+    return check_real("t", t, 0.0, 1.0, high_open=True)
 
 
 def cfdm_log_weights(Z, X, t):
@@ -36,23 +32,17 @@ def cfdm_log_weights(Z, X, t):
     X : ndarray of shape (N, d)
         Training points.
     t : float
-        Time in [0, 1).
+        Time in [0, 1) (ValueError otherwise).
 
     Returns
     -------
     ndarray of shape (P, N)
-        The log-weights of rho_t = (1/N) sum_i N(t x_i, (1-t)^2 I) (SPEC section 6).
-
-    Raises
-    ------
-    ValueError
-        If `t` is not a number in [0, 1).
     """
     t = _check_t(t)
     d2 = (np.sum(Z**2, 1)[:, None] + t**2 * np.sum(X**2, 1)[None, :] - 2 * t * Z @ X.T)
     return -np.maximum(d2, 0.0) / (2 * (1 - t) ** 2)
 
-
+# %% ../nbs/20_cfdm.ipynb #34fcd99d
 def cfdm_posterior_mean(Z, X, t):
     """Exact posterior mean m_t(z) = sum_i softmax_i(log-weights) x_i for each row of Z, shape (P, d).
 
@@ -68,25 +58,17 @@ def cfdm_posterior_mean(Z, X, t):
     Returns
     -------
     ndarray of shape (P, d)
-        m_t(z), computed over all N training points in memory-bounded blocks.
-
-    Raises
-    ------
-    ValueError
-        If `t` is not a number in [0, 1).
     """
     Z, X = np.asarray(Z, np.float64), np.asarray(X, np.float64)
     out = np.empty_like(Z)
-    rows = max(1, _MAX_ELEMENTS // max(len(X), 1))
-    for s in range(0, len(Z), rows):  # blocks of rows bound the memory; each block is one matrix product
-        lw = cfdm_log_weights(Z[s:s + rows], X, t)
-        w = np.exp(lw - lw.max(axis=1, keepdims=True))
-        out[s:s + rows] = (w @ X) / w.sum(axis=1, keepdims=True)
+    for rows in row_blocks(len(Z), len(X)):  # blocks of rows bound the memory; each block is one product
+        W, _ = softmax_rows(cfdm_log_weights(Z[rows], X, t), out=True)
+        out[rows] = W @ X
     return out
 
-
+# %% ../nbs/20_cfdm.ipynb #6b0b7328
 def closed_form_score(Z, X, t):
-    """Exact score of rho_t: s_t(z) = (t m_t(z) - z) / (1 - t)^2 (SPEC section 6), shape (P, d).
+    """Exact score of rho_t: s_t(z) = (t m_t(z) - z) / (1 - t)^2, shape (P, d) (derived above).
 
     Parameters
     ----------
@@ -100,51 +82,41 @@ def closed_form_score(Z, X, t):
     Returns
     -------
     ndarray of shape (P, d)
-        The score of the empirical perturbed target rho_t.
-
-    Raises
-    ------
-    ValueError
-        If `t` is not a number in [0, 1).
     """
     t = _check_t(t)
     Z = np.asarray(Z, np.float64)
     return (t * cfdm_posterior_mean(Z, X, t) - Z) / (1 - t) ** 2
 
 # %% ../nbs/20_cfdm.ipynb #e0a24817
-def _complement_draws(nbr_idx, N, n_random, rng):
-    "For each row of sorted-able neighbour indices (Q, K), `n_random` uniform draws from {0..N-1} minus the row."
+def _complement_draws(nbr_idx, N, n_remainder, rng):
+    "For each row of neighbour indices (Q, K), `n_remainder` uniform draws from {0..N-1} minus the row."
     Q, K = nbr_idx.shape
     s = np.sort(nbr_idx, axis=1)
     adj = s - np.arange(K)[None, :]                    # nondecreasing; #{k: adj_k <= r} = how many to skip
-    r = rng.integers(0, N - K, size=(Q, n_random))
+    r = rng.integers(0, N - K, size=(Q, n_remainder))
     skip = np.sum(adj[:, None, :] <= r[:, :, None], axis=2)
     return r + skip
 
-
-def _nn_posterior_mean(Y, X, t, nn, n_neighbors, n_random, rng):
-    "DEANN estimate of m_t(y) with K nearest + L random non-neighbours; Y (Q, d)."
+# %% ../nbs/20_cfdm.ipynb #4a899abd
+def _nn_posterior_mean(Y, X, t, neighbors, n_neighbors, n_remainder, rng):
+    "DEANN estimate of m_t(y) with K nearest + L remainder points; Y (Q, d), `neighbors` a NearestNeighbors on X."
     N = len(X)
     if t == 0.0:  # all weights equal at t = 0: the exact answer is the mean
         return np.broadcast_to(X.mean(axis=0), Y.shape).copy()
-    idx = nn.kneighbors(Y / t, n_neighbors=n_neighbors, return_distance=False)  # (Q, K)
+    idx = neighbors.kneighbors(Y / t, n_neighbors=n_neighbors, return_distance=False)  # (Q, K)
     logc = np.full(idx.shape, -np.log(N))
-    if n_random > 0 and N > n_neighbors:
-        ridx = _complement_draws(idx, N, n_random, rng)
+    if n_remainder > 0 and N > n_neighbors:
+        ridx = _complement_draws(idx, N, n_remainder, rng)
         idx = np.concatenate([idx, ridx], axis=1)
-        logc = np.concatenate([logc, np.full(ridx.shape, np.log((N - n_neighbors) / (n_random * N)))], axis=1)
+        logc = np.concatenate([logc, np.full(ridx.shape, np.log((N - n_neighbors) / (n_remainder * N)))], axis=1)
     Xs = X[idx]                                                    # (Q, K+L, d)
-    lw = -np.sum((Y[:, None, :] - t * Xs) ** 2, axis=2) / (2 * (1 - t) ** 2) + logc
-    w = np.exp(lw - lw.max(axis=1, keepdims=True))
-    return np.einsum("qk,qkd->qd", w, Xs) / w.sum(axis=1, keepdims=True)
+    W, _ = softmax_rows(-np.sum((Y[:, None, :] - t * Xs) ** 2, axis=2) / (2 * (1 - t) ** 2) + logc, out=True)
+    return np.einsum("qk,qkd->qd", W, Xs)
 
 # %% ../nbs/20_cfdm.ipynb #88a8dacc
-def smoothed_posterior_mean(Z, X, t, sigma, n_smoothing=1, n_neighbors=None, n_random=0, nn=None,
+def smoothed_posterior_mean(Z, X, t, sigma, *, n_noise=1, n_neighbors=None, n_remainder=0, neighbors=None,
                             random_state=None):
-    """m_t^sigma(z): the posterior mean with weights at z + sigma eps, averaged over `n_smoothing` draws.
-
-    `n_neighbors=None` (or >= N) is exact; otherwise the DEANN estimator with `n_neighbors` nearest and
-    `n_random` random non-neighbours (`nn`: a fitted `NearestNeighbors` on X, built if not given).
+    """m_t^sigma(z): the posterior mean with weights at z + sigma eps, averaged over `n_noise` draws.
 
     Parameters
     ----------
@@ -156,45 +128,39 @@ def smoothed_posterior_mean(Z, X, t, sigma, n_smoothing=1, n_neighbors=None, n_r
         Time in [0, 1).
     sigma : float
         Smoothing bandwidth, >= 0 (0 gives the exact closed-form posterior mean).
-    n_smoothing : int
+    n_noise : int
         Draws M of eps ~ N(0, I) per point (default 1).
     n_neighbors : int or None
         K nearest training points per softmax; `None` is exact.
-    n_random : int
-        L random non-neighbours, each weighted (N - K) / (L N) against 1/N (default 0).
-    nn : sklearn.neighbors.NearestNeighbors or None
+    n_remainder : int
+        L remainder points, each weighted (N - K) / (L N) against 1/N (default 0).
+    neighbors : sklearn.neighbors.NearestNeighbors or None
         Index fitted on `X`, reused across calls.
     random_state : None, int or numpy.random.Generator
-        Seed for eps and the random non-neighbours.
+        Seed for eps and the remainder points.
 
     Returns
     -------
     ndarray of shape (P, d)
-        The smoothed posterior mean (SPEC section 6).
-
-    Raises
-    ------
-    ValueError
-        If `t` is not a number in [0, 1).
     """
     Z, X = np.asarray(Z, np.float64), np.asarray(X, np.float64)
     t = _check_t(t)
     rng = as_generator(random_state)
     P, d = Z.shape
     if sigma > 0:
-        Y = (Z[:, None, :] + sigma * rng.standard_normal((P, n_smoothing, d))).reshape(-1, d)
+        Y = (Z[:, None, :] + sigma * rng.standard_normal((P, n_noise, d))).reshape(-1, d)
     else:
-        Y, n_smoothing = Z, 1
+        Y, n_noise = Z, 1
     if n_neighbors is None or n_neighbors >= len(X):
         m = cfdm_posterior_mean(Y, X, t)
     else:
-        nn = nn if nn is not None else NearestNeighbors().fit(X)
-        m = _nn_posterior_mean(Y, X, t, nn, n_neighbors, n_random, rng)
-    return m.reshape(P, n_smoothing, d).mean(axis=1)
+        neighbors = neighbors if neighbors is not None else NearestNeighbors().fit(X)
+        m = _nn_posterior_mean(Y, X, t, neighbors, n_neighbors, n_remainder, rng)
+    return m.reshape(P, n_noise, d).mean(axis=1)
 
-
+# %% ../nbs/20_cfdm.ipynb #741b5854
 def cfdm_velocity(Z, X, t, sigma, **kwargs):
-    """v_t^sigma(z) = (m_t^sigma(z) - z) / (1 - t) (SPEC section 6); keyword arguments go to `smoothed_posterior_mean`.
+    """v_t^sigma(z) = (m_t^sigma(z) - z) / (1 - t) (derived above); keyword arguments go to `smoothed_posterior_mean`.
 
     Parameters
     ----------
@@ -207,64 +173,23 @@ def cfdm_velocity(Z, X, t, sigma, **kwargs):
     sigma : float
         Smoothing bandwidth, >= 0.
     **kwargs
-        `n_smoothing`, `n_neighbors`, `n_random`, `nn`, `random_state`.
+        `n_noise`, `n_neighbors`, `n_remainder`, `neighbors`, `random_state`.
 
     Returns
     -------
     ndarray of shape (P, d)
-        The velocity, equal to (z + (1 - t) s_t(z)) / t for the exact score.
-
-    Raises
-    ------
-    ValueError
-        If `t` is not a number in [0, 1).
     """
     t = _check_t(t)
     return (smoothed_posterior_mean(Z, X, t, sigma, **kwargs) - np.asarray(Z, np.float64)) / (1 - t)
 
-
+# %% ../nbs/20_cfdm.ipynb #597e0801
 def cfdm_time_grid(t0, n_steps):
-    """Uniform grid t_k = t0 + (1 - t0) k / S, k = 0..S (S = n_steps).
-
-    Parameters
-    ----------
-    t0 : float
-        Start time in [0, 1).
-    n_steps : int
-        Number of Euler steps S >= 1.
-
-    Returns
-    -------
-    ndarray of shape (n_steps + 1,)
-        The grid from `t0` to 1.
-    """
+    "Uniform grid t_k = t0 + (1 - t0) k / S, k = 0..S (S = n_steps), shape (n_steps + 1,)."
     return t0 + (1 - t0) * np.arange(n_steps + 1) / n_steps
 
-# %% ../nbs/20_cfdm.ipynb #882edfb4
-def _check_real(v, name, low, high=np.inf, low_open=False, high_open=True):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not np.isfinite(v):
-        raise TypeError(f"{name} must be a finite real number, got {v!r}")
-    ok_low = v > low if low_open else v >= low
-    ok_high = v < high if high_open else v <= high
-    if not (ok_low and ok_high):
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        raise ValueError(f"{name} must lie in {lo}{low}, {high}{hi}, got {v}")
-    return float(v)
-
-
-def _check_int(v, name, minimum, allow_none=False):
-    if v is None and allow_none:
-        return None
-    if isinstance(v, bool) or not isinstance(v, numbers.Integral):
-        raise TypeError(f"{name} must be an integer >= {minimum}" + (" or None" if allow_none else "") + f", got {v!r}")
-    if v < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {v}")
-    return int(v)
-
-
-class SigmaCFDM:
-    """sigma-CFDM (Scarvelis et al. 2023; SPEC section 6): Euler integration of the smoothed closed-form flow.
+# %% ../nbs/20_cfdm.ipynb #80491729
+class SigmaCFDM(BaseEstimator):
+    """sigma-CFDM (Scarvelis et al. 2023): Euler integration of the smoothed closed-form flow.
 
     Parameters
     ----------
@@ -276,34 +201,47 @@ class SigmaCFDM:
         Start time in [0, 1); samples start from rho_{t0} (default 0).
     n_neighbors : int or None
         K nearest training points in the softmax (None = all, exact).
-    n_random : int
-        L random non-neighbours with DEANN weights (used only when K < N; default 50).
-    n_smoothing : int
+    n_remainder : int
+        L remainder points with DEANN weights (used only when K < N; default 50).
+    n_noise : int
         M perturbations eps per sample and step (default 4).
     random_state : None, int or numpy.random.Generator
         Seed used by `sample` when it is not given one.
+
+    Attributes
+    ----------
+    X_train_ : ndarray of shape (N, d)
+        The training set.
+    n_features_in_ : int
+        d.
+    neighbors_ : sklearn.neighbors.NearestNeighbors or None
+        The index on `X_train_`, None when the softmax is exact.
     """
 
-    def __init__(self, sigma=0.0, n_steps=100, t0=0.0, n_neighbors=None, n_random=50, n_smoothing=4,
+    def __init__(self, sigma=0.0, n_steps=100, t0=0.0, n_neighbors=None, n_remainder=50, n_noise=4,
                  random_state=None):
         self.sigma = sigma
         self.n_steps = n_steps
         self.t0 = t0
         self.n_neighbors = n_neighbors
-        self.n_random = n_random
-        self.n_smoothing = n_smoothing
+        self.n_remainder = n_remainder
+        self.n_noise = n_noise
         self.random_state = random_state
 
-    def _validate_params(self):
-        _check_real(self.sigma, "sigma", 0.0)
-        _check_int(self.n_steps, "n_steps", 1)
-        _check_real(self.t0, "t0", 0.0, 1.0)
-        _check_int(self.n_neighbors, "n_neighbors", 1, allow_none=True)
-        _check_int(self.n_random, "n_random", 0)
-        _check_int(self.n_smoothing, "n_smoothing", 1)
+    def _raw_params(self):
+        "The parameters as set, but random_state (which `sample` may read live)."
+        return {k: v for k, v in self.get_params().items() if k != "random_state"}
+
+    def _validated_params(self):
+        "The parameters checked and converted (everything but random_state)."
+        return dict(sigma=check_real("sigma", self.sigma, 0.0), n_steps=check_int("n_steps", self.n_steps),
+                    t0=check_real("t0", self.t0, 0.0, 1.0, high_open=True),
+                    n_neighbors=check_int("n_neighbors", self.n_neighbors, allow_none=True),
+                    n_remainder=check_int("n_remainder", self.n_remainder, 0),
+                    n_noise=check_int("n_noise", self.n_noise))
 
     def fit(self, X, y=None):
-        """Validate and store the training set X (N, d); build the neighbour index if `n_neighbors` < N.
+        """Validate the parameters and store the training set X (N, d); build the neighbour index if K < N.
 
         Parameters
         ----------
@@ -315,33 +253,19 @@ class SigmaCFDM:
         Returns
         -------
         SigmaCFDM
-            self, with `X_train_`, `n_features_in_` and `nn_` set.
-
-        Raises
-        ------
-        TypeError
-            If `X` is not an array, or a parameter has the wrong type.
-        ValueError
-            If `X` is not a non-empty finite 2-D array, or a parameter is out of range.
+            self, fitted.
         """
-        self._validate_params()
-        if isinstance(X, (str, bytes)) or X is None:
-            raise TypeError(f"X must be an array of shape (N, d), got {type(X).__name__}")
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or X.shape[0] < 1 or X.shape[1] < 1:
-            raise ValueError(f"X must be a non-empty 2-D array (N, d), got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or infinite values; all entries must be finite")
-        self.X_train_ = X.copy()
+        self.params_ = self._validated_params()
+        self._fit_params = self._raw_params()
+        X = validate_data(X, min_samples=1, name="X", copy=True)
+        self.X_train_ = X
         self.n_features_in_ = X.shape[1]
-        exact = self.n_neighbors is None or self.n_neighbors >= len(X)
-        self.nn_ = None if exact else NearestNeighbors().fit(self.X_train_)
+        K = self.params_["n_neighbors"]
+        self.neighbors_ = None if K is None or K >= len(X) else NearestNeighbors().fit(self.X_train_)
         return self
 
     def sample(self, n_samples, random_state=None, return_trace=False):
         """Draw `n_samples` by S Euler steps of the smoothed closed-form flow, one trajectory each.
-
-        Returns Z (n_samples, d); with `return_trace=True` also a dict with the time grid.
 
         Parameters
         ----------
@@ -358,27 +282,21 @@ class SigmaCFDM:
             The samples at t = 1.
         trace : dict
             Only when `return_trace`.
-
-        Raises
-        ------
-        RuntimeError
-            If the estimator is not fitted.
-        TypeError, ValueError
-            If `n_samples` is not an integer >= 1, or a parameter is invalid.
         """
-        if not hasattr(self, "X_train_"):
-            raise RuntimeError("call fit(X) before sample()")
-        self._validate_params()
-        n = _check_int(n_samples, "n_samples", 1)
+        check_is_fitted(self, "X_train_")
+        if self._raw_params() != self._fit_params:
+            raise ValueError("parameters changed since fit; call fit(X) again before sample()")
+        n = check_int("n_samples", n_samples)
+        return_trace = check_bool("return_trace", return_trace)
+        p = self.params_
         rng = as_generator(self.random_state if random_state is None else random_state)
-        X, t0 = self.X_train_, float(self.t0)
-        ts = cfdm_time_grid(t0, self.n_steps)
+        X, t0 = self.X_train_, p["t0"]
+        ts = cfdm_time_grid(t0, p["n_steps"])
         # start from rho_{t0}: t0 * (random training point) + (1 - t0) * N(0, I)
         Z = t0 * X[rng.integers(0, len(X), size=n)] + (1 - t0) * rng.standard_normal((n, X.shape[1]))
-        for k in range(self.n_steps):
-            v = cfdm_velocity(Z, X, ts[k], self.sigma, n_smoothing=self.n_smoothing,
-                              n_neighbors=self.n_neighbors, n_random=self.n_random, nn=self.nn_,
-                              random_state=rng)
+        for k in range(p["n_steps"]):  # Euler steps in time; all samples move together
+            v = cfdm_velocity(Z, X, ts[k], p["sigma"], n_noise=p["n_noise"], n_neighbors=p["n_neighbors"],
+                              n_remainder=p["n_remainder"], neighbors=self.neighbors_, random_state=rng)
             Z = Z + (ts[k + 1] - ts[k]) * v
         if return_trace:
             return Z, {"times": ts}

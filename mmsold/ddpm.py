@@ -6,12 +6,11 @@
 from __future__ import annotations
 
 import importlib.util
-import numbers
 import time
 
 import numpy as np
 
-from .potential import as_generator
+from .core import as_generator, check_int, check_real, validate_data
 
 
 HAS_TORCH = importlib.util.find_spec("torch") is not None
@@ -47,16 +46,15 @@ def linear_beta_schedule(n_steps=1000, beta_start=1e-4, beta_end=0.02):
 
     Raises
     ------
-    ValueError
+    TypeError, ValueError
         If `n_steps` is not an integer >= 1 or the betas are out of order or range.
     """
-    if isinstance(n_steps, bool) or not isinstance(n_steps, numbers.Integral) or n_steps < 1:
-        raise ValueError(f"n_steps must be an integer >= 1, got {n_steps!r}")
+    n_steps = check_int("n_steps", n_steps)
     if not (0 < beta_start <= beta_end < 1):
         raise ValueError(f"need 0 < beta_start <= beta_end < 1, got {beta_start}, {beta_end}")
     return np.cumprod(1.0 - np.linspace(beta_start, beta_end, n_steps))
 
-
+# %% ../nbs/21_ddpm.ipynb #44117dea
 def ddim_timesteps(n_train_steps, n_sample_steps):
     """Decreasing, evenly spaced indices into 0..T-1 (the last training time first), length S.
 
@@ -81,7 +79,7 @@ def ddim_timesteps(n_train_steps, n_sample_steps):
         raise ValueError(f"need 1 <= n_sample_steps <= n_train_steps, got {n_sample_steps}, {n_train_steps}")
     return np.unique(np.round(np.linspace(0, n_train_steps - 1, n_sample_steps)).astype(np.int64))[::-1]
 
-
+# %% ../nbs/21_ddpm.ipynb #174d1b44
 def timestep_embedding(t, n_train_steps, dim=16):
     """Sinusoidal embedding of integer times t (B,) -> (B, dim), frequencies geometric from 1 to 1/1000.
 
@@ -104,7 +102,7 @@ def timestep_embedding(t, n_train_steps, dim=16):
     ang = 1000.0 * t[:, None] * freqs[None, :]
     return np.concatenate([np.sin(ang), np.cos(ang)], axis=1)
 
-
+# %% ../nbs/21_ddpm.ipynb #fa2310ab
 def ddim_step(x, eps, abar_t, abar_prev, clip=None):
     """One deterministic DDIM update (eta = 0) from alpha_bar_t to alpha_bar_prev given the predicted noise.
 
@@ -134,7 +132,7 @@ def ddim_step(x, eps, abar_t, abar_prev, clip=None):
         eps = (x - np.sqrt(abar_t) * x0) / np.sqrt(1 - abar_t)
     return np.sqrt(abar_prev) * x0 + np.sqrt(1 - abar_prev) * eps
 
-
+# %% ../nbs/21_ddpm.ipynb #c1318057
 def ddim_sample(eps_fn, x_T, alphas_cumprod, timesteps, clip=None):
     """Run DDIM from x_T over `timesteps` (decreasing); eps_fn(x, t_int) -> predicted noise, same shape as x.
 
@@ -211,18 +209,13 @@ class DDPM:
     def _validate_params(self):
         for name in ("hidden", "n_layers", "n_train_steps", "n_sample_steps", "n_iter", "batch_size",
                      "emb_dim", "n_threads"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            check_int(name, getattr(self, name))
         if self.emb_dim % 2:
             raise ValueError(f"emb_dim must be even, got {self.emb_dim}")
         if self.n_sample_steps > self.n_train_steps:
             raise ValueError(f"n_sample_steps ({self.n_sample_steps}) cannot exceed n_train_steps ({self.n_train_steps})")
-        if self.clip_x0 is not None and (isinstance(self.clip_x0, bool) or not isinstance(self.clip_x0, numbers.Real)
-                                         or not self.clip_x0 > 0):
-            raise ValueError(f"clip_x0 must be a positive number or None, got {self.clip_x0!r}")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, numbers.Real) or not self.lr > 0:
-            raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        check_real("clip_x0", self.clip_x0, 0.0, low_open=True, allow_none=True)
+        check_real("lr", self.lr, 0.0, low_open=True)
 
     def _network(self, torch, d):
         layers, width = [], d + self.emb_dim
@@ -249,17 +242,13 @@ class DDPM:
 
         Raises
         ------
-        ValueError
+        TypeError, ValueError
             If `X` is not a finite 2-D array with at least 2 rows, or a parameter is invalid.
         ImportError
             If PyTorch is not installed.
         """
         self._validate_params()
-        X = np.asarray(X, dtype=np.float64)
-        if X.ndim != 2 or len(X) < 2:
-            raise ValueError(f"X must be a 2-D array with at least 2 rows, got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise ValueError("X contains NaN or infinite values; all entries must be finite")
+        X = validate_data(X, min_samples=2, name="X")
         torch = _import_torch()
         rng = as_generator(self.random_state)
         tic = time.perf_counter()
@@ -320,13 +309,12 @@ class DDPM:
         ------
         RuntimeError
             If the model is not fitted.
-        ValueError
+        TypeError, ValueError
             If `n_samples` is not an integer >= 1.
         """
         if not hasattr(self, "net_"):
             raise RuntimeError("call fit(X) before sample()")
-        if isinstance(n_samples, bool) or not isinstance(n_samples, numbers.Integral) or n_samples < 1:
-            raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
+        n_samples = check_int("n_samples", n_samples)
         torch = _import_torch()
         rng = as_generator(self.random_state if random_state is None else random_state)
         tic = time.perf_counter()

@@ -9,22 +9,18 @@ import numbers
 import time
 
 import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
-from .datasets import load_digits_all, validate_data
-from .metrics import kernel_inception_distance, memorisation_report, precision_recall
-from .potential import as_generator
+from .core import as_generator, check_int, check_real, validate_data
+from .datasets import load_digits_all
+from .metrics import kernel_inception_distance, memorisation_report, nearest_train_distance_ratio, precision_recall
 
 # %% auto #0
 __all__ = ['PCALatent', 'digit_splits', 'class_images', 'DigitFeatures', 'evaluate_images', 'sample_images', 'langevin_steps',
            'nearest_training_pairs', 'plot_image_grid']
 
 # %% ../nbs/30_latent.ipynb #af892587
-def _check_whiten(whiten):
-    if isinstance(whiten, bool) or not isinstance(whiten, numbers.Real) or not 0.0 <= whiten <= 1.0:
-        raise ValueError(f"whiten must be a number in [0, 1] (0 = plain PCA rotation, 1 = full whitening), got {whiten!r}")
-    return float(whiten)
-
-
 def _resolve_components(n_components, evals, rank):
     "k from an int (1..rank), a variance fraction in (0, 1), or None (= rank)."
     if n_components is None:
@@ -41,13 +37,13 @@ def _resolve_components(n_components, evals, rank):
     frac = np.cumsum(evals[:rank]) / evals[:rank].sum()
     return int(min(np.searchsorted(frac, n_components - 1e-12) + 1, rank))
 
-# %% ../nbs/30_latent.ipynb #88bc0600
-class PCALatent:
+# %% ../nbs/30_latent.ipynb #ac7798e9
+class PCALatent(TransformerMixin, BaseEstimator):
     """Partially whitened PCA latent: enc(x) = c Lambda_k^(-alpha/2) U_k^T (x - m), dec(z) = m + U_k Lambda_k^(alpha/2) z / c.
 
     U_k, Lambda_k are the top k eigenvectors and eigenvalues of the training covariance (1/N
-    convention); the constant c makes the codes' mean variance 1. `encode`/`decode` are also
-    available as `transform`/`inverse_transform`.
+    convention); the constant c makes the codes' mean variance 1. A scikit-learn transformer:
+    `transform`/`inverse_transform` are `encode`/`decode`.
 
     Parameters
     ----------
@@ -78,13 +74,8 @@ class PCALatent:
     """
 
     def __init__(self, n_components=0.95, whiten=0.5):
-        self.n_components, self.whiten = n_components, whiten
-
-    def get_params(self, deep=True):
-        return {"n_components": self.n_components, "whiten": self.whiten}
-
-    def __repr__(self):
-        return f"PCALatent(n_components={self.n_components!r}, whiten={self.whiten!r})"
+        self.n_components = n_components
+        self.whiten = whiten
 
     def fit(self, X, y=None):
         """Eigendecompose the training covariance (population convention) and fix k and c; returns self.
@@ -106,7 +97,7 @@ class PCALatent:
         TypeError, ValueError
             If `X`, `n_components` or `whiten` is invalid, or `X` has zero variance.
         """
-        alpha = _check_whiten(self.whiten)
+        alpha = check_real("whiten", self.whiten, 0.0, 1.0)
         X = validate_data(X, min_samples=2, name="X")
         N, D = X.shape
         m = X.mean(axis=0)
@@ -126,10 +117,6 @@ class PCALatent:
         self._enc = self.scale_ * lam ** (-alpha / 2)   # per-component factor of the encoder
         return self
 
-    def _check_fitted(self):
-        if not hasattr(self, "mean_"):
-            raise ValueError("this PCALatent is not fitted yet: call fit(X) first")
-
     def encode(self, X):
         """Latent codes (n, k) of images X (n, D).
 
@@ -147,10 +134,11 @@ class PCALatent:
         ValueError
             If not fitted or `X` has the wrong number of features.
         """
-        self._check_fitted()
+        check_is_fitted(self, "mean_")
         X = validate_data(X, min_samples=1, name="X")
         if X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[1]} features, the latent was fitted on {self.n_features_in_}")
+            raise ValueError(f"X has {X.shape[1]} features, but PCALatent is expecting {self.n_features_in_} features "
+                             "as input (the number it was fitted on)")
         return ((X - self.mean_) @ self.components_.T) * self._enc
 
     def decode(self, Z):
@@ -170,16 +158,19 @@ class PCALatent:
         ValueError
             If not fitted or `Z` has the wrong number of columns.
         """
-        self._check_fitted()
+        check_is_fitted(self, "mean_")
         Z = validate_data(Z, min_samples=1, name="Z")
         if Z.shape[1] != self.n_components_:
             raise ValueError(f"Z has {Z.shape[1]} columns, the latent has k = {self.n_components_}")
         return self.mean_ + (Z / self._enc) @ self.components_
 
-    def fit_transform(self, X, y=None):
-        return self.fit(X).encode(X)
+    def transform(self, X):
+        "Alias of `encode` (scikit-learn's name)."
+        return self.encode(X)
 
-    transform, inverse_transform = encode, decode
+    def inverse_transform(self, Z):
+        "Alias of `decode` (scikit-learn's name)."
+        return self.decode(Z)
 
 # %% ../nbs/30_latent.ipynb #4e361b8d
 def digit_splits(test_fraction=0.25, val_fraction=0.15, random_state=0):
@@ -206,9 +197,8 @@ def digit_splits(test_fraction=0.25, val_fraction=0.15, random_state=0):
     ValueError
         If a fraction is outside [0, 1) or the two sum to 0.9 or more.
     """
-    for name, f in (("test_fraction", test_fraction), ("val_fraction", val_fraction)):
-        if isinstance(f, bool) or not isinstance(f, numbers.Real) or not 0 <= f < 1:
-            raise ValueError(f"{name} must be a number in [0, 1), got {f!r}")
+    test_fraction = check_real("test_fraction", test_fraction, 0.0, 1.0, high_open=True)
+    val_fraction = check_real("val_fraction", val_fraction, 0.0, 1.0, high_open=True)
     if test_fraction + val_fraction >= 0.9:
         raise ValueError(f"test_fraction + val_fraction must stay below 0.9 to leave training images, "
                          f"got {test_fraction + val_fraction}")
@@ -223,7 +213,7 @@ def digit_splits(test_fraction=0.25, val_fraction=0.15, random_state=0):
     out["X"], out["y"] = X, y
     return out
 
-
+# %% ../nbs/30_latent.ipynb #fb79cd0b
 def class_images(splits, digit, part):
     """Images (n, 64) of one class in one part ('train', 'val' or 'test') of `digit_splits`.
 
@@ -251,7 +241,7 @@ def class_images(splits, digit, part):
     return splits["X"][idx[splits["y"][idx] == digit]]
 
 # %% ../nbs/30_latent.ipynb #71a54758
-class DigitFeatures:
+class DigitFeatures(TransformerMixin, BaseEstimator):
     """Hidden-layer (ReLU) features of a small MLP digit classifier trained on the training split only.
 
     `fit(X, y)` trains sklearn's MLPClassifier(hidden_layer_sizes=(n_hidden,)) on X / 16;
@@ -273,16 +263,20 @@ class DigitFeatures:
     """
 
     def __init__(self, n_hidden=64, max_iter=600, random_state=0):
-        self.n_hidden, self.max_iter, self.random_state = n_hidden, max_iter, random_state
+        self.n_hidden = n_hidden
+        self.max_iter = max_iter
+        self.random_state = random_state
 
     def fit(self, X, y):
+        "Train the classifier on images X (n, 64), pixels 0..16, and labels y."
         import warnings
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.neural_network import MLPClassifier
+        n_hidden, max_iter = check_int("n_hidden", self.n_hidden), check_int("max_iter", self.max_iter)
         X = validate_data(X, min_samples=2, name="X")
         seed = self.random_state if isinstance(self.random_state, (int, np.integer)) else int(
             as_generator(self.random_state).integers(2**31))
-        self.clf_ = MLPClassifier(hidden_layer_sizes=(int(self.n_hidden),), alpha=1e-3, max_iter=self.max_iter,
+        self.clf_ = MLPClassifier(hidden_layer_sizes=(n_hidden,), alpha=1e-3, max_iter=max_iter,
                                   random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -290,19 +284,21 @@ class DigitFeatures:
         return self
 
     def transform(self, X):
-        if not hasattr(self, "clf_"):
-            raise ValueError("DigitFeatures is not fitted yet: call fit(X, y) first")
+        "The hidden-layer activations (n, n_hidden) of images X (n, 64)."
+        check_is_fitted(self, "clf_")
         X = validate_data(X, min_samples=1, name="X")
         return np.maximum(X / 16.0 @ self.clf_.coefs_[0] + self.clf_.intercepts_[0], 0.0)
 
     def score(self, X, y):
+        "The classifier's accuracy on (X, y)."
+        check_is_fitted(self, "clf_")
         return float(self.clf_.score(validate_data(X, min_samples=1) / 16.0, y))
 
 # %% ../nbs/30_latent.ipynb #c13a2b55
 def evaluate_images(images, X_train, X_ref, features=None, n_subsets=100, random_state=0):
     """KID (features and pixels), precision/recall and memorisation of generated `images` (n, 64).
 
-    The metrics of SPEC section 7, computed with `mmsold.metrics`.
+    The metrics of [04_metrics](04_metrics.ipynb), computed with `mmsold.metrics`.
 
     Parameters
     ----------
@@ -380,7 +376,7 @@ def sample_images(sampler, X_train, n_samples, latent=None, random_state=None):
 def langevin_steps(delta, Z, time=8.0, step_fraction=0.1, minimum=100):
     """Steps T = ceil(time / h) with MM-SOLD's default step h = step_fraction * 2 delta^2 / lambda_max(cov Z), at least `minimum`.
 
-    The stability bound 2 delta^2 / lambda_max(Sigma*) is that of SPEC section 4.
+    The stability bound 2 delta^2 / lambda_max(Sigma*) is derived in [03_sampler](03_sampler.ipynb).
 
     Parameters
     ----------
@@ -428,13 +424,10 @@ def nearest_training_pairs(images, X_train):
         Distance to the nearest over distance to the second nearest (0 when both are 0); small
         values flag copies.
     """
-    from sklearn.neighbors import NearestNeighbors
-    images, X = validate_data(images, min_samples=1, name="images"), validate_data(X_train, min_samples=2, name="X_train")
-    dist, idx = NearestNeighbors(n_neighbors=2).fit(X).kneighbors(images)
-    ratio = np.divide(dist[:, 0], dist[:, 1], out=np.zeros(len(images)), where=dist[:, 1] > 0)
-    return idx[:, 0], ratio
+    ratio, index = nearest_train_distance_ratio(validate_data(images, 1, "images"), X_train, return_index=True)
+    return index, ratio
 
-
+# %% ../nbs/30_latent.ipynb #ca9f2a2b
 def plot_image_grid(ax, images, ncol=8, flags=None, side=8, title=None):
     """Draw images (n, side*side) as a grid on `ax`, clipped to 0..16 for display; red frames where `flags`.
 

@@ -43,13 +43,13 @@ def samplers(sel, T, T2, fast):
            "naive SOLD": lambda seed: MMSOLD(delta=d, sigma=s, n_steps=T, n_neighbors=50, n_noise=4, moment_match=False),
            "kinetic MM-SOLD": lambda seed: KineticMMSOLD(delta=d, sigma=s, n_steps=T, n_neighbors=50, n_noise=4),
            "sigma-CFDM": lambda seed: SigmaCFDM(sigma=sel["cfdm_sigma"], n_steps=20 if fast else 100, n_neighbors=50,
-                                           n_random=50),
+                                           n_remainder=50),
            # not chosen on validation: a second matched pair with score smoothing on, and the
            # memorising end of sigma-CFDM, to show what a near-copy looks like
            f"MM-SOLD (delta={d2}, sigma={s2})": lambda seed: MMSOLD(delta=d2, sigma=s2, n_steps=T2, n_neighbors=50, n_noise=4),
            f"naive SOLD (delta={d2}, sigma={s2})": lambda seed: MMSOLD(delta=d2, sigma=s2, n_steps=T2, n_neighbors=50, n_noise=4,
                                                                    moment_match=False),
-           "sigma-CFDM (sigma=0)": lambda seed: SigmaCFDM(sigma=0.0, n_steps=20 if fast else 100, n_neighbors=50, n_random=50)}
+           "sigma-CFDM (sigma=0)": lambda seed: SigmaCFDM(sigma=0.0, n_steps=20 if fast else 100, n_neighbors=50, n_remainder=50)}
     if HAS_TORCH and not fast:   # the fast mode skips the DDPM (importing and training torch dominates its time)
         from mmsold.ddpm import DDPM
         out["DDPM"] = lambda seed: DDPM(n_iter=3000, n_train_steps=1000, n_sample_steps=100, random_state=seed)

@@ -78,7 +78,7 @@ def main(fast=False, replot=False):
     cf = {k: np.zeros(len(sigmas)) for k in keys}
     for j, s in enumerate(sigmas):
         for seed in seeds:
-            imgs, _ = sample_images(SigmaCFDM(sigma=s, n_steps=T_cfdm, n_neighbors=50, n_random=50), Xtr, P,
+            imgs, _ = sample_images(SigmaCFDM(sigma=s, n_steps=T_cfdm, n_neighbors=50, n_remainder=50), Xtr, P,
                                     latent=PCALatent(), random_state=seed)
             r = evaluate_images(imgs, Xtr, Xva, feat, random_state=seed)
             for k in keys:

@@ -56,7 +56,7 @@ def settings(fast: bool) -> dict:
                     n_projections=64, data_seed=2026,
                     mmsold=dict(n_steps=60, n_neighbors=16, n_noise=2),
                     mmsold_grid=dict(delta=[0.1, 0.2], sigma=[0.0, 0.1]), step_fractions=[0.25],
-                    cfdm=dict(n_steps=20, n_neighbors=20, n_random=20, n_smoothing=2, t0=0.0),
+                    cfdm=dict(n_steps=20, n_neighbors=20, n_remainder=20, n_noise=2, t0=0.0),
                     cfdm_grid=[0.0, 0.1, 0.3],
                     ddpm=dict(hidden=32, n_layers=2, n_iter=100, n_sample_steps=20),
                     kid=dict(n_subsets=5, subset_size=100))
@@ -65,7 +65,7 @@ def settings(fast: bool) -> dict:
                 n_projections=500, data_seed=2026,
                 mmsold=dict(n_steps=500, n_neighbors=32, n_noise=2),
                 mmsold_grid=dict(delta=[0.05, 0.1, 0.2], sigma=[0.0, 0.1]), step_fractions=[0.05, 0.25],
-                cfdm=dict(n_steps=100, n_neighbors=50, n_random=50, n_smoothing=2, t0=0.0),
+                cfdm=dict(n_steps=100, n_neighbors=50, n_remainder=50, n_noise=2, t0=0.0),
                 cfdm_grid=[0.0, 0.05, 0.1, 0.2, 0.3],
                 ddpm=dict(hidden=128, n_layers=3, n_iter=3000, n_sample_steps=100),
                 kid=dict(n_subsets=50, subset_size=500))
@@ -75,7 +75,7 @@ def warm_up():
     "Run each sampler once on a tiny problem so that one-off first-call costs are not in any timing."
     X = load_toy("checkerboard", 50, random_state=0)
     MMSOLD(n_steps=2, n_neighbors=8).fit(X).sample(10)
-    SigmaCFDM(sigma=0.1, n_steps=2, n_neighbors=8, n_random=4).fit(X).sample(10)
+    SigmaCFDM(sigma=0.1, n_steps=2, n_neighbors=8, n_remainder=4).fit(X).sample(10)
 
 
 def make_splits(name: str, cfg: dict):

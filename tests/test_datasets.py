@@ -285,3 +285,94 @@ def test_split_errors_and_seed():
             split(X, bad)
     with pytest.raises(ValueError, match="non-finite"):
         split(np.array([[np.nan, 1.0], [1.0, 1.0]]), 1)
+
+
+# ---------------------------------------------------------------- latent-scale manifold
+def test_latent_manifold_seeds_and_shape():
+    A = ds.latent_manifold(50, n_features=12, intrinsic_dim=3, random_state=0)
+    assert A.shape == (50, 12) and A.dtype == np.float64
+    assert np.array_equal(A, ds.latent_manifold(50, n_features=12, intrinsic_dim=3, random_state=0))
+    # noiseless points are sqrt(2) sin(.) Q^T with Q orthogonal: squared norm = 2 sum sin^2 <= 2 D
+    B = ds.latent_manifold(400, n_features=12, intrinsic_dim=3, noise=0.0, random_state=1)
+    assert np.all((B**2).sum(1) <= 24 + 1e-9)
+    # another manifold_seed gives another manifold for the same latent draws
+    C = ds.latent_manifold(400, n_features=12, intrinsic_dim=3, noise=0.0, random_state=1, manifold_seed=3)
+    assert not np.allclose(B, C)
+    with pytest.raises(ValueError, match="noise"):
+        ds.latent_manifold(5, noise=-1.0)
+    with pytest.raises(TypeError, match="intrinsic_dim"):
+        ds.latent_manifold(5, intrinsic_dim=2.0)
+
+
+# ---------------------------------------------------------------- IDX files and Fashion-MNIST
+import gzip
+import struct
+
+_CODES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+
+def _idx_bytes(arr, code):
+    "IDX encoding written from the format's definition: 0, 0, type, ndim, big-endian sizes, big-endian data."
+    return bytes([0, 0, code, arr.ndim]) + struct.pack(f">{arr.ndim}I", *arr.shape) + arr.astype(_CODES[code]).tobytes()
+
+
+@pytest.mark.parametrize("code", sorted(_CODES))
+@pytest.mark.parametrize("gz", [False, True])
+def test_read_idx_round_trip(tmp_path, code, gz):
+    rng = np.random.default_rng(code)
+    a = (rng.standard_normal((3, 4, 2)) * 100).astype(_CODES[code]) if code >= 0x0D else \
+        rng.integers(0, 100, (3, 4, 2)).astype(_CODES[code])
+    f = tmp_path / ("a.idx.gz" if gz else "a.idx")
+    f.write_bytes(gzip.compress(_idx_bytes(a, code)) if gz else _idx_bytes(a, code))
+    b = ds.read_idx(f)
+    assert b.shape == a.shape and b.dtype.isnative and np.array_equal(b, a)
+
+
+@pytest.mark.parametrize("mangle,match", [
+    (lambda r: b"\x00\x01" + r[2:], "not an IDX file"),
+    (lambda r: r[:2] + b"\x0a" + r[3:], "not an IDX file"),
+    (lambda r: r[:-3], "truncated"),
+    (lambda r: r + b"\x00", r"payload has 13 bytes"),
+    (lambda r: r[:6], "announces 2 dimension"),
+    (lambda r: r[:3] + b"\x00" + r[4:], "0 dimension"),
+    (lambda r: b"", "empty"),
+])
+def test_read_idx_refuses_malformed_files(tmp_path, mangle, match):
+    raw = _idx_bytes(np.arange(12, dtype=np.uint8).reshape(3, 4), 0x08)
+    f = tmp_path / "bad.idx"
+    f.write_bytes(mangle(raw))
+    with pytest.raises(ValueError, match=match):
+        ds.read_idx(f)
+
+
+def test_fashion_mnist_missing_files_and_checksums(tmp_path):
+    with pytest.raises(DataFileNotFoundError, match="dataset-fashion-mnist"):
+        ds.fashion_mnist("train", path=tmp_path)
+    for name in ds.FASHION_MNIST_FILES["train"]:
+        (tmp_path / name).write_bytes(gzip.compress(_idx_bytes(np.zeros((2, 28, 28), np.uint8), 0x08)))
+    with pytest.raises(ValueError, match="checksum mismatch.*train-images-idx3-ubyte.gz"):
+        ds.fashion_mnist("train", path=tmp_path)
+    with pytest.raises(ValueError, match="split must be one of"):
+        ds.fashion_mnist("val")
+    assert sorted(ds.FASHION_MNIST_SHA256) == sorted(f for pair in ds.FASHION_MNIST_FILES.values() for f in pair)
+
+
+_HAVE_FMNIST = all((ds.FASHION_MNIST_DIR / f).is_file() for f in ds.FASHION_MNIST_SHA256)
+
+
+@pytest.mark.skipif(not _HAVE_FMNIST, reason=f"Fashion-MNIST not installed: {ds.FASHION_MNIST_MISSING}")
+@pytest.mark.parametrize("split_name,n", [("train", 60000), ("test", 10000)])
+def test_fashion_mnist_real_files(split_name, n):
+    X, y = ds.fashion_mnist(split_name)
+    assert X.shape == (n, 784) and X.dtype == np.float64 and y.shape == (n,) and y.dtype == np.int64
+    assert X.min() == 0.0 and X.max() == 1.0
+    assert np.array_equal(np.bincount(y), np.full(10, n // 10))    # balanced classes, as published
+    # pixels are k / 255: the parser kept every byte (no sign or byte-order damage)
+    assert np.allclose(X * 255, np.round(X * 255), atol=1e-9)
+    # independent read with the standard library only: the same bytes
+    names = ds.FASHION_MNIST_FILES[split_name]
+    raw = gzip.open(ds.FASHION_MNIST_DIR / names[0]).read()
+    assert struct.unpack(">4I", raw[:16]) == (2051, n, 28, 28)              # 0x00000803: ubyte, 3 dims
+    assert np.array_equal(np.frombuffer(raw, np.uint8, offset=16)[:784 * 5], np.round(X[:5] * 255).ravel())
+    lab = gzip.open(ds.FASHION_MNIST_DIR / names[1]).read()
+    assert struct.unpack(">2I", lab[:8]) == (2049, n) and np.array_equal(np.frombuffer(lab, np.uint8, offset=8), y)

@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: demo test lab figures figures-fast docs docs-test bench check-nbs notebooks pytest baselines clean help
+.PHONY: fashion-mnist demo test lab figures figures-fast docs docs-test bench check-nbs notebooks pytest baselines clean help
 
 help:
 	@echo "make demo     set up .venv, sample the checkerboard with MM-SOLD, write demo_out/demo.png"
@@ -17,6 +17,7 @@ help:
 	@echo "make docs     build the static documentation site into _site/ (make docs-test: browser test)"
 	@echo "make bench    run the benchmark suite"
 	@echo "make baselines  install the optional PyTorch CPU extra (DDPM baseline)"
+	@echo "make fashion-mnist  install Debian's dataset-fashion-mnist (as root; used by mmsold.datasets.fashion_mnist)"
 
 $(STAMP): requirements-dev.txt setup.py settings.ini
 	$(PYTHON) -m venv $(VENV)
@@ -64,6 +65,10 @@ bench: $(STAMP)
 lab: $(STAMP)
 	$(BIN)/python -m pip install -q jupyterlab
 	$(BIN)/jupyter lab --notebook-dir=nbs
+
+fashion-mnist:
+	@if [ -d /usr/share/datasets/fashion-mnist ]; then echo "Fashion-MNIST is installed in /usr/share/datasets/fashion-mnist"; \
+	  else apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist; fi
 
 baselines: $(STAMP)
 	$(BIN)/python -m pip install -q torch==2.13.0

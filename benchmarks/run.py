@@ -1,5 +1,5 @@
 """Speed benchmarks for MM-SOLD sampling (issue 7): seconds per step, total, peak memory, against P,
-N, d, K, L, with ratios to the straightforward reference path and to the BLAS arithmetic floor, plus
+N, d, K, M, with ratios to the straightforward reference path and to the BLAS arithmetic floor, plus
 accuracy (score error, neighbour recall) and sample quality of the approximate searches.
 
     python benchmarks/run.py            # full suite (tens of minutes on 2 shared cores)
@@ -8,10 +8,10 @@ accuracy (score error, neighbour recall) and sample quality of the approximate s
 
 Each timing case runs in its own subprocess (so `ru_maxrss` is that case's peak memory) with
 single-threaded BLAS unless `--threads` says otherwise. Inside the subprocess the method and the
-reference path (`neighbor_search="reference"`: `mmsold.potential.default_neighbors`, a k-d tree query
+reference path (`neighbor_search="reference"`: `mmsold.neighbors.default_neighbors`, a k-d tree query
 of every perturbed point every step, NumPy brute force above d = 12) run alternately `repeat` times,
 so each ratio compares runs made under the same machine load. The floor is the time of the matrix
-products `Y X^T` for all P*L*N query-training distances of one step (chunked like the brute-force
+products `Y X^T` for all P*M*N query-training distances of one step (chunked like the brute-force
 search), timed in the same process. Times are wall-clock (`perf_counter`) and CPU (`process_time`) of
 `fit` + `sample`, i.e. including index builds; "per step" divides by the number of steps.
 """
@@ -30,12 +30,29 @@ ROOT = HERE.parent
 # ----------------------------------------------------------------------------------------------
 # one case, in a subprocess
 # ----------------------------------------------------------------------------------------------
+def latent_manifold(n, n_features=100, intrinsic_dim=10, noise=0.05, manifold_seed=0, random_state=None):
+    "The synthetic latent-scale data: `mmsold.datasets.latent_manifold` where it exists, else the same formula here."
+    try:
+        from mmsold.datasets import latent_manifold as lm
+    except ImportError:  # private copy until mmsold.datasets has it
+        import numpy as np
+        g = np.random.default_rng(manifold_seed)
+        m, D = intrinsic_dim, n_features
+        W = g.normal(size=(m, D)) * (1.5 / np.sqrt(m))
+        b = g.uniform(0, 2 * np.pi, D)
+        Q, _ = np.linalg.qr(g.normal(size=(D, D)))
+        rng = np.random.default_rng(random_state)
+        t = rng.standard_normal((n, m))
+        return np.sqrt(2.0) * np.sin(t @ W + b) @ Q.T + noise * rng.standard_normal((n, D))
+    return lm(n, n_features=n_features, intrinsic_dim=intrinsic_dim, noise=noise, manifold_seed=manifold_seed,
+              random_state=random_state)
+
+
 def make_data(kind, N, d, seed=0):
     import numpy as np
     if kind == "checkerboard":
         from mmsold.datasets import checkerboard
         return checkerboard(N, random_state=seed)
-    from mmsold.neighbors import latent_manifold
     return latent_manifold(N, n_features=d, intrinsic_dim=min(10, d), random_state=seed)
 
 
@@ -53,25 +70,26 @@ def bandwidths(cfg, X):
 def timed_run(X, cfg, search, params, steps, delta, sigma):
     import numpy as np
     from mmsold.sampler import MMSOLD
-    est = MMSOLD(delta=delta, sigma=sigma, n_steps=steps, n_neighbors=cfg["K"], n_noise=cfg["L"],
+    est = MMSOLD(delta=delta, sigma=sigma, n_steps=steps, n_neighbors=cfg["K"], n_noise=cfg["M"],
                  neighbor_search=search, search_params=params, random_state=cfg.get("seed", 0))
     w0, c0 = time.perf_counter(), time.process_time()
     Z = est.fit(X).sample(cfg["P"])
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    stats = getattr(est.neighbors_, "stats_", None)
+    search = getattr(est, "neighbors_", None) or getattr(getattr(est, "score_estimator_", None), "search_", None)
+    stats = getattr(search, "stats_", None)  # Verlet lists count their fallbacks and rebuilds
     return Z, wall, cpu, (dict(stats) if stats else None)
 
 
 def blas_floor(P_L, N, d, X, repeat=3):
-    "Seconds for the chunked products Y X^T over all P*L x N distances of one step (min of repeats)."
+    "Seconds for the chunked products Y X^T over all P*M x N distances of one step (min of repeats)."
     import numpy as np
-    from mmsold.potential import _chunks
+    from mmsold.core import row_blocks
     rng = np.random.default_rng(0)
     Y = rng.standard_normal((P_L, d))
     best = np.inf
     for _ in range(repeat):
         t = time.perf_counter()
-        for sl in _chunks(P_L, N):
+        for sl in row_blocks(P_L, N):
             Y[sl] @ X.T
         best = min(best, time.perf_counter() - t)
     return best
@@ -81,20 +99,19 @@ def accuracy(X, Z, cfg, search, params, delta, sigma, n_check=200):
     "Score relative error against the reference path, and neighbour recall, on n_check particles."
     import numpy as np
     from mmsold.neighbors import BruteForceNeighbors, make_neighbors
-    from mmsold.potential import default_neighbors, smoothed_score
+    from mmsold.neighbors import default_neighbors
+    from mmsold.potential import smoothed_score
     Zc = Z[:n_check]
-    kw = dict(n_noise=cfg["L"], n_neighbors=cfg["K"], random_state=123)
+    kw = dict(n_noise=cfg["M"], n_neighbors=cfg["K"], random_state=123)
     s_ref = smoothed_score(Zc, X, delta, sigma, neighbors=default_neighbors(X), **kw)
     nn = make_neighbors(X, search, **(params or {}))
     s = smoothed_score(Zc, X, delta, sigma, neighbors=nn, **kw)
     rel = float(np.abs(s - s_ref).max() / np.abs(s_ref).max())
     rng = np.random.default_rng(7)
-    Yq = (Zc[:, None, :] + sigma * rng.standard_normal((len(Zc), cfg["L"], X.shape[1]))).reshape(-1, X.shape[1])
+    Yq = (Zc[:, None, :] + sigma * rng.standard_normal((len(Zc), cfg["M"], X.shape[1]))).reshape(-1, X.shape[1])
     _, I_ref = BruteForceNeighbors(X)(Yq, cfg["K"])
-    if hasattr(nn, "reset"):
-        nn.reset()
-    if hasattr(nn, "anchor"):
-        nn.anchor(Zc)
+    nn.reset()
+    nn.anchor(Zc)
     _, I = nn(Yq, cfg["K"])
     recall = float(np.mean([len(np.intersect1d(a, b)) for a, b in zip(I, I_ref)]) / cfg["K"])
     return rel, recall
@@ -111,11 +128,11 @@ def run_case(cfg):
     timed_run(X[: min(N, 400)], dict(cfg, P=min(cfg["P"], max(64, d + 2))), search, params, 2, delta, sigma)
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out = dict(cfg, N=N, d=d, delta=delta, sigma=sigma, runs=[])
-    from mmsold.neighbors import make_neighbors
+    from mmsold.neighbors import GridNeighbors, make_neighbors
     t = time.perf_counter()  # the index build alone (cell lists for this K, FAISS training); included in the totals
     nn = make_neighbors(X, search, **params)
-    if hasattr(nn, "_grid"):
-        nn._grid(cfg["K"])
+    if isinstance(nn, GridNeighbors):  # cell lists build per K at the first query
+        nn.grid(cfg["K"])
     out["build_s"] = time.perf_counter() - t
     del nn
     for r in range(cfg.get("repeat", 1)):
@@ -129,7 +146,7 @@ def run_case(cfg):
             run.update(ref_wall=rw, ref_cpu=rc)
         out["runs"].append(run)
     out["rss_baseline_mb"] = rss0
-    out["floor_step"] = blas_floor(cfg["P"] * cfg["L"], N, d, X, repeat=1 if cfg["P"] * cfg["L"] * N > 1e8 else 3)
+    out["floor_step"] = blas_floor(cfg["P"] * cfg["M"], N, d, X, repeat=1 if cfg["P"] * cfg["M"] * N > 1e8 else 3)
     if cfg.get("check", True):
         out["score_rel_err"], out["recall"] = accuracy(X, Z, cfg, search, params, delta, sigma)
     return out
@@ -166,13 +183,13 @@ def spawn(cfg, threads):
 # ----------------------------------------------------------------------------------------------
 # the suites
 # ----------------------------------------------------------------------------------------------
-CB = dict(data="checkerboard", N=2000, d=2, P=2000, K=16, L=4, delta=0.2, sigma=0.3)
-LAT = dict(data="latent", d=100, N=27000, P=1000, K=50, L=50, delta_rel=0.5, sigma_rel=0.1)
+CB = dict(data="checkerboard", N=2000, d=2, P=2000, K=16, M=4, delta=0.2, sigma=0.3)
+LAT = dict(data="latent", d=100, N=27000, P=1000, K=50, M=50, delta_rel=0.5, sigma_rel=0.1)
 
 
 def suites(fast):
     S = {}
-    # the checkerboard target: N = P = 2000, K = 16, L = 4, 1000 steps
+    # the checkerboard target: N = P = 2000, K = 16, M = 4, 1000 steps
     steps = 100 if fast else 1000
     S["target_2d"] = [dict(CB, search=s, params=p, steps=n, ref_steps=n, repeat=r, label=l)
                       for s, p, n, r, l in (("auto", None, steps, 1 if fast else 2, "cell lists (auto), 1 thread"),
@@ -183,7 +200,7 @@ def suites(fast):
     S["verlet_sigma"] = [dict(CB, sigma=sg, search=s, steps=20 if fast else 100, ref_steps=20 if fast else 100,
                               label=f"{s}, sigma={sg}")
                          for sg in ((0.0,) if fast else (0.0, 0.02, 0.1, 0.3)) for s in ("verlet", "auto")]
-    # P sweep and N sweep (2D), K and L sweeps
+    # P sweep and N sweep (2D), K and M sweeps
     st = 10 if fast else 50
     S["P_2d"] = [dict(CB, P=P, search="auto", steps=st, ref_steps=st, label=f"P={P}")
                  for P in ((250, 2000) if fast else (250, 1000, 4000, 16000))]
@@ -192,30 +209,30 @@ def suites(fast):
                      for N in (1000, 3000, 10000, 30000, 100000)]
     if not fast:
         S["K_2d"] = [dict(CB, K=K, search="auto", steps=st, ref_steps=st, label=f"K={K}") for K in (4, 16, 64)]
-        S["L_2d"] = [dict(CB, L=L, search="auto", steps=st, ref_steps=st, label=f"L={L}") for L in (1, 4, 16)]
+        S["M_2d"] = [dict(CB, M=M, search="auto", steps=st, ref_steps=st, label=f"M={M}") for M in (1, 4, 16)]
     # d sweep on the latent-manifold data (N = 10,000)
-    S["d"] = [dict(data="latent", d=d, N=10000 if not fast else 3000, P=500 if not fast else 200, K=16, L=4,
+    S["d"] = [dict(data="latent", d=d, N=10000 if not fast else 3000, P=500 if not fast else 200, K=16, M=4,
                    delta_rel=0.5, sigma_rel=0.25, search="auto", steps=5 if fast else 10,
                    ref_steps=2 if fast else 5, label=f"d={d}")
               for d in ((32,) if fast else (2, 8, 32, 128))]
-    # N sweep at d = 100: exact brute force vs the approximate searches (P = 250, L = 8, K = 16)
-    S["N_100"] = [dict(LAT, N=N, P=250, K=16, L=8, search=s, params=p, steps=5 if fast else 10, ref_steps=1,
+    # N sweep at d = 100: exact brute force vs the approximate searches (P = 250, M = 8, K = 16)
+    S["N_100"] = [dict(LAT, N=N, P=250, K=16, M=8, search=s, params=p, steps=5 if fast else 10, ref_steps=1,
                        label=f"{s}, N={N}")
                   for N in ((3000,) if fast else (1000, 3000, 10000, 30000, 100000))
                   for s, p in ((("candidates", None),) if fast else (("brute", None), ("candidates", None), ("faiss", None)))]
     # recall of the approximate candidate lists against the smoothing radius (sigma relative to r1)
-    S["sigma_100"] = [dict(LAT, P=250, L=8, sigma_rel=sr, search="candidates", params={"dtype": "float32"},
-                           steps=2 if fast else 3, ref_steps=1, label=f"candidates M=8K, sigma={sr} r1")
+    S["sigma_100"] = [dict(LAT, P=250, M=8, sigma_rel=sr, search="candidates", params={"dtype": "float32"},
+                           steps=2 if fast else 3, ref_steps=1, label=f"candidates C=8K, sigma={sr} r1")
                       for sr in (() if fast else (0.05, 0.1, 0.25))]
-    # the latent target: d = 100, N = 27,000, P = 1,000, K = L = 50, 100 steps
+    # the latent target: d = 100, N = 27,000, P = 1,000, K = M = 50, 100 steps
     if fast:
         S["target_100"] = [dict(LAT, N=5000, P=200, search=s, params=p, steps=3, ref_steps=1, label=l)
                            for s, p, l in (("candidates", {"n_jobs": 2}, "candidate lists, 2 threads (approx.)"),)]
     else:
         S["target_100"] = [dict(LAT, search=s, params=p, steps=n, ref_steps=1, label=l)
                            for s, p, n, l in (
-                               ("candidates", {"n_jobs": 2}, 100, "candidate lists M=8K, 2 threads (approx.)"),
-                               ("candidates", None, 100, "candidate lists M=8K, 1 thread (approx.)"),
+                               ("candidates", {"n_jobs": 2}, 100, "candidate lists C=8K, 2 threads (approx.)"),
+                               ("candidates", None, 100, "candidate lists C=8K, 1 thread (approx.)"),
                                ("verlet", {"exact": False, "dtype": "float32"}, 10,
                                 "uncompiled two-stage lists (Verlet, exact=False), 10 steps"),
                                ("faiss", {"nprobe": 8}, 3, "FAISS IVF nprobe=8 (approx., 3 steps)"),
@@ -269,7 +286,7 @@ def fmt(x, unit=""):
 
 def table(name, results):
     lines = [f"\n### {name}\n",
-             "| case | N | d | P | K | L | steps | s/step (wall) | total s | build s | CPU s/step | peak MB | "
+             "| case | N | d | P | K | M | steps | s/step (wall) | total s | build s | CPU s/step | peak MB | "
              "x reference (wall / CPU) | x BLAS floor | score rel. err | recall | fallbacks |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -280,7 +297,7 @@ def table(name, results):
         ratio = f"{s['ratio_wall']:.3f} / {s['ratio_cpu']:.3f}" if "ratio_wall" in s else "-"
         st = r.get("stats") or {}
         fb = f"{st['fallbacks'] / max(st['queries'], 1):.1%}" if st.get("queries") else "-"
-        lines.append(f"| {r['label']} | {r['N']} | {r['d']} | {r['P']} | {r['K']} | {r['L']} | {r['steps']} | "
+        lines.append(f"| {r['label']} | {r['N']} | {r['d']} | {r['P']} | {r['K']} | {r.get('M', r.get('L'))} | {r['steps']} | "
                      f"{s['step_wall'] * 1e3:.3g} ms | {fmt(s['total_wall'])} | {fmt(r.get('build_s'))} | {s['step_cpu'] * 1e3:.3g} ms | "
                      f"{r['peak_rss_mb']:.0f} | {ratio} | {s['floor_ratio']:.3g} | "
                      f"{r.get('score_rel_err', float('nan')):.1e} | {r.get('recall', float('nan')):.4f} | {fb} |")
@@ -292,8 +309,8 @@ def plot(results, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axs = plt.subplots(1, 3, figsize=(13, 3.8))
-    panels = (("P_2d", "P", "checkerboard, N=2000, K=16, L=4"), ("N_2d", "N", "checkerboard, P=1000, K=16, L=4"),
-              ("N_100", "N", "latent d=100, P=250, K=16, L=8"))
+    panels = (("P_2d", "P", "checkerboard, N=2000, K=16, M=4"), ("N_2d", "N", "checkerboard, P=1000, K=16, M=4"),
+              ("N_100", "N", "latent d=100, P=250, K=16, M=8"))
     for ax, (key, var, title) in zip(axs, panels):
         rows = [r for r in results.get(key, []) if "error" not in r]
         for search in sorted({r["search"] for r in rows}):

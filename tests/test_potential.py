@@ -1,10 +1,12 @@
-"""The score estimators agree in their limits (SPEC section 2)."""
+"""The score estimators agree in their limits (derived in nbs/01_potential.ipynb)."""
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmsold.potential import (BruteNeighbors, KDTreeNeighbors, as_generator, log_p_delta, posterior_mean,
+from mmsold.core import as_generator
+from mmsold.neighbors import BruteNeighbors, KDTreeNeighbors
+from mmsold.potential import (log_p_delta, posterior_mean,
                               smoothed_potential, smoothed_score)
 
 

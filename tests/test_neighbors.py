@@ -1,8 +1,11 @@
-"""Fast neighbour searches (mmsold.neighbors) against the reference k-d tree path (issue 7).
+"""Neighbour searches (mmsold.neighbors): the protocol, the registry, and every search against the
+brute-force oracle.
 
-Exact searches must return the reference's neighbours (indices equal; random continuous data has no
-ties) and scores within 1e-6 relative; Verlet lists must stay exact under arbitrary particle moves;
-approximate searches are checked for recall; memory stays bounded by chunking."""
+Exact searches must return the oracle's neighbours (indices equal; random continuous data has no
+ties); fused `denoise` / `smoothed` must equal the protocol's default implementations over the same
+answers; Verlet lists must stay exact under arbitrary particle moves; approximate searches are checked
+for recall; memory stays bounded by chunking; caches are not pickled; thread settings are restored."""
+import pickle
 import tracemalloc
 
 import numpy as np
@@ -10,10 +13,22 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mmsold.neighbors import (SEARCHES, BruteForceNeighbors, CandidateNeighbors, GridNeighbors, VerletNeighbors,
-                              _kth, _select_rows, exact_neighbors, latent_manifold, make_neighbors)
-from mmsold.potential import KDTreeNeighbors, default_neighbors, smoothed_score
-from mmsold.sampler import MMSOLD
+from mmsold.core import sq_dists
+from mmsold.neighbors import (NEIGHBOR_SEARCHES, SEARCHES, AnchoredSearch, BruteForceNeighbors, BruteNeighbors,
+                              CandidateNeighbors, GridNeighbors, KDTreeNeighbors, NeighborSearch, VerletNeighbors,
+                              default_neighbors, exact_neighbors, make_neighbors)
+from mmsold.neighbors import _numba
+from mmsold.neighbors.candidates import _kth, _select_rows
+from mmsold.potential import smoothed_score
+
+
+def curved(n, D=100, m=10, manifold_seed=0, random_state=None):
+    "Points near a smooth m-dimensional manifold in R^D (random Fourier features, rotated), plus noise 0.05."
+    g = np.random.default_rng(manifold_seed)
+    W = g.normal(size=(m, D)) * (1.5 / np.sqrt(m)); b = g.uniform(0, 2 * np.pi, D)
+    Q, _ = np.linalg.qr(g.normal(size=(D, D)))
+    rng = np.random.default_rng(random_state)
+    return np.sqrt(2.0) * np.sin(rng.standard_normal((n, m)) @ W + b) @ Q.T + 0.05 * rng.standard_normal((n, D))
 
 
 def clustered(rng, N, d):
@@ -53,9 +68,9 @@ def test_cell_lists_are_exact(pb):
 @given(knn_problem(max_d=3), st.floats(0.05, 3.0))
 def test_cell_lists_fused_softmax_matches_reference(pb, delta):
     X, Y, k = pb
-    from mmsold.potential import denoise
-    m, l = GridNeighbors(X).denoise(Y, k, delta)
-    m_r, l_r = denoise(Y, X, delta, k, KDTreeNeighbors(X))
+    inv2 = 1 / (2 * delta**2)
+    m, l = GridNeighbors(X).denoise(Y, k, inv2)
+    m_r, l_r = KDTreeNeighbors(X).denoise(Y, k, inv2)
     np.testing.assert_allclose(m, m_r, rtol=1e-9, atol=1e-9 * (1 + np.abs(X).max()))
     np.testing.assert_allclose(l, l_r, rtol=1e-9, atol=1e-9)
 
@@ -140,36 +155,13 @@ def test_verlet_lists_certify_small_moves():
 
 def test_candidates_mode_is_approximate_but_close():
     rng = np.random.default_rng(1)
-    X = latent_manifold(3000, n_features=40, random_state=0)
+    X = curved(3000, 40, random_state=0)
     Z = X[:100] + 0.05 * rng.normal(size=(100, 40))
     Y = (Z[:, None, :] + 0.05 * rng.normal(size=(100, 4, 40))).reshape(-1, 40)
     vn = make_neighbors(X, "candidates"); vn.anchor(Z)
     _, I = vn(Y, 10)
     _, I_r = KDTreeNeighbors(X)(Y, 10)
     assert np.mean([len(np.intersect1d(a, b)) for a, b in zip(I, I_r)]) / 10 > 0.95
-
-
-@pytest.mark.parametrize("search", ["auto", "kdtree", "grid", "brute", "verlet"])
-@given(seed=st.integers(0, 2**32 - 1), sigma=st.sampled_from([0.0, 0.1, 0.5]), L=st.integers(1, 4))
-def test_exact_searches_give_reference_scores(search, seed, sigma, L):
-    "Score relative error <= 1e-6 against smoothed_score on the plain k-d tree (the issue's accuracy bar)."
-    rng = np.random.default_rng(seed)
-    d = 2 if search == "grid" else int(rng.integers(1, 4))
-    X = clustered(rng, 300, d)
-    Z = X[rng.integers(0, 300, 40)] + 0.2 * rng.normal(size=(40, d))
-    kw = dict(n_noise=L, n_neighbors=12, random_state=seed)
-    s_ref = smoothed_score(Z, X, 0.2, sigma, neighbors=KDTreeNeighbors(X), **kw)
-    s = smoothed_score(Z, X, 0.2, sigma, neighbors=make_neighbors(X, search), **kw)
-    assert np.abs(s - s_ref).max() <= 1e-6 * np.abs(s_ref).max()
-
-
-@pytest.mark.parametrize("search", ["auto", "verlet", "brute"])
-def test_sampler_with_exact_search_matches_reference(search):
-    X = clustered(np.random.default_rng(3), 400, 2)
-    kw = dict(delta=0.2, sigma=0.2, n_steps=10, n_neighbors=8, n_noise=3, random_state=4)
-    Z_ref = MMSOLD(neighbor_search="reference", **kw).fit(X).sample(50)
-    Z = MMSOLD(neighbor_search=search, **kw).fit(X).sample(50)
-    np.testing.assert_allclose(Z, Z_ref, atol=1e-8 * np.abs(Z_ref).max())
 
 
 def test_threads_do_not_change_results():
@@ -194,15 +186,6 @@ def test_brute_force_memory_is_bounded_by_chunking():
     assert peak < 20e6, peak
 
 
-def test_latent_manifold_shares_its_manifold_across_draws():
-    A = latent_manifold(4000, random_state=0)
-    B = latent_manifold(300, random_state=1)                     # same manifold, new points
-    C = latent_manifold(300, random_state=1, manifold_seed=9)     # another manifold
-    assert A.shape == (4000, 100) and np.array_equal(B, latent_manifold(300, random_state=1))
-    dB = np.median(BruteForceNeighbors(A)(B, 1)[0]); dC = np.median(BruteForceNeighbors(A)(C, 1)[0])
-    assert dB < 0.5 * dC
-
-
 def test_bad_input_is_refused():
     X = np.random.default_rng(0).normal(size=(50, 2))
     with pytest.raises(ValueError, match="neighbor_search must be one of"):
@@ -219,37 +202,14 @@ def test_bad_input_is_refused():
         CandidateNeighbors(X, dtype=np.int32)
     with pytest.raises(ValueError, match="n_jobs"):
         GridNeighbors(X, n_jobs=0)
+    with pytest.raises(TypeError, match="its options are"):
+        make_neighbors(X, "grid", n_candidates=3)
+    with pytest.raises(TypeError, match=r"its options are \['n_jobs'\]"):
+        make_neighbors(X, "auto", cell_size=0.1)
     with pytest.raises(ValueError, match="shape"):
         BruteForceNeighbors(X)(np.zeros((3, 3)), 2)
     assert set(SEARCHES) >= {"auto", "reference", "verlet", "candidates", "faiss"}
     assert isinstance(exact_neighbors(X), GridNeighbors) and default_neighbors(X) is not None
-
-
-class _PlainSearch:
-    "Hides the compiled `denoise`/`smoothed` of a search: smoothed_score then takes the NumPy path."
-
-    def __init__(self, nn):
-        self.nn = nn
-
-    def __call__(self, Y, k):
-        return self.nn(Y, k)
-
-
-@pytest.mark.parametrize("search", ["grid", "grid-tree-fallback", "brute", "verlet", "candidates"])
-@given(seed=st.integers(0, 2**32 - 1), method=st.sampled_from(["mc", "quadrature"]), k=st.integers(1, 20))
-def test_compiled_smoothing_equals_numpy_sums(search, seed, method, k):
-    "Score and potential through the compiled `smoothed` equal the NumPy sums over the same neighbours."
-    rng = np.random.default_rng(seed)
-    X = clustered(rng, 200, 2)
-    Z = X[rng.integers(0, 200, 30)] + rng.uniform(0.1, 3.0) * rng.normal(size=(30, 2))  # some land off the grid
-    nn = make_neighbors(X, search.split("-")[0])
-    if search == "grid-tree-fallback":
-        nn.scan_max = 0  # queries without a list go to the k-d tree, and are added in afterwards
-    kw = dict(method=method, n_noise=3, n_quad=4, n_neighbors=k, random_state=seed, return_potential=True)
-    s, V = smoothed_score(Z, X, 0.2, 0.3, neighbors=nn, **kw)
-    s_np, V_np = smoothed_score(Z, X, 0.2, 0.3, neighbors=_PlainSearch(nn), **kw)
-    np.testing.assert_allclose(s, s_np, rtol=1e-10, atol=1e-10 * np.abs(s_np).max())
-    np.testing.assert_allclose(V, V_np, rtol=1e-12, atol=1e-12)
 
 
 @given(st.lists(st.integers(-5, 5), min_size=1, max_size=60).map(lambda v: np.array(v, float)), st.data())
@@ -274,29 +234,154 @@ def test_row_selection_lists_the_m_smallest(seed, N, ties, data):
         np.testing.assert_array_equal(np.sort(v[r, lists[r]]), np.sort(v[r])[:M])
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_candidate_lists_covering_the_data_are_exact(dtype):
-    "With lists of all N points the two-stage estimator is the exact K-nearest estimator."
-    rng = np.random.default_rng(2)
-    X = latent_manifold(300, n_features=20, random_state=1)
-    Z = X[:25] + 0.3 * rng.normal(size=(25, 20))
-    kw = dict(n_noise=6, n_neighbors=9, random_state=3, return_potential=True)
-    s_ref, V_ref = smoothed_score(Z, X, 0.8, 0.4, neighbors=BruteForceNeighbors(X), **kw)
-    s, V = smoothed_score(Z, X, 0.8, 0.4, neighbors=CandidateNeighbors(X, n_candidates=300, dtype=dtype), **kw)
-    np.testing.assert_allclose(s, s_ref, rtol=1e-9, atol=1e-9 * np.abs(s_ref).max())
-    np.testing.assert_allclose(V, V_ref, rtol=1e-12)
-
-
 def test_candidate_lists_recall_and_threads():
     "Default lists (M = 8K) find nearly all exact neighbours at small sigma; threads do not change results."
     rng = np.random.default_rng(4)
-    X = latent_manifold(4000, n_features=60, random_state=0)
+    X = curved(4000, 60, random_state=0)
     Z = X[:80] + 0.02 * rng.normal(size=(80, 60))
     offs = 0.1 * rng.normal(size=(80, 5, 60)); w = np.full(5, 0.2)
-    a = CandidateNeighbors(X, n_jobs=1).smoothed(Z, offs, w, 12, 1.0)
-    b = CandidateNeighbors(X, n_jobs=2).smoothed(Z, offs, w, 12, 1.0)
+    a = CandidateNeighbors(X, n_jobs=1).smoothed(Z, offs, w, 12, 0.5)
+    b = CandidateNeighbors(X, n_jobs=2).smoothed(Z, offs, w, 12, 0.5)
     np.testing.assert_array_equal(a[0], b[0]); np.testing.assert_array_equal(a[1], b[1])
     cn = CandidateNeighbors(X); cn.anchor(Z)
     Y = (Z[:, None] + offs).reshape(-1, 60)
     _, I = cn(Y, 12); _, I_ref = BruteForceNeighbors(X)(Y, 12)
     assert np.mean([len(np.intersect1d(p, q)) for p, q in zip(I, I_ref)]) / 12 > 0.95
+
+
+# --- the protocol and the registry -------------------------------------------------------------
+
+class FirstCoordinate(NeighborSearch):
+    "A tiny search, to show that a class and one registry line are all a new search needs."
+    exact = False
+
+    def __init__(self, X, *, n_jobs=1):
+        super().__init__(X, n_jobs=n_jobs)
+
+    def query(self, Y, k):
+        I = np.argsort(np.abs(Y[:, :1] - self.X[:, 0][None, :]), axis=1, kind="stable")[:, :k]
+        return ((Y[:, None, :] - self.X[I]) ** 2).sum(-1), I
+
+
+def test_a_new_search_is_one_class_and_one_registry_line():
+    NEIGHBOR_SEARCHES["first"] = FirstCoordinate
+    try:
+        X = np.sort(np.random.default_rng(0).normal(size=(50, 1)), axis=0)
+        nn = make_neighbors(X, "first")
+        D, I = nn(X[:4], 3)
+        np.testing.assert_array_equal(I[:, 0], np.arange(4))
+        with pytest.raises(TypeError, match=r"its options are \['n_jobs'\]"):
+            make_neighbors(X, "first", leaf_size=2)
+        # the estimators take it by name too, and the defaults give it denoise and smoothed
+        s = smoothed_score(X[:5] + 0.01, X, 0.1, 0.05, n_noise=2, n_neighbors=50, random_state=0)
+        s_k = smoothed_score(X[:5] + 0.01, X, 0.1, 0.05, n_noise=2, n_neighbors=49, random_state=0, neighbors=nn)
+        assert np.abs(s - s_k).max() < 1e-6 * np.abs(s).max()
+    finally:
+        del NEIGHBOR_SEARCHES["first"]
+
+
+EXACT = [n for n, c in NEIGHBOR_SEARCHES.items() if c.exact and n != "faiss"]
+
+
+def test_registry_and_auto_rule():
+    assert set(SEARCHES) == {"auto"} | set(NEIGHBOR_SEARCHES)
+    assert set(EXACT) >= {"reference", "kdtree", "brute", "grid", "verlet"}
+    rng = np.random.default_rng(0)
+    assert isinstance(make_neighbors(rng.normal(size=(30, 2))), GridNeighbors)
+    assert isinstance(make_neighbors(rng.normal(size=(30, 5))), KDTreeNeighbors)
+    assert isinstance(make_neighbors(rng.normal(size=(30, 20))), BruteForceNeighbors)
+
+
+@pytest.mark.parametrize("name", [n for n in NEIGHBOR_SEARCHES if n != "faiss"])
+def test_every_search_takes_n_jobs_and_refuses_unknown_options(name):
+    "Issue 12, defect 7: 'reference' with n_jobs used to raise a raw TypeError."
+    X = np.random.default_rng(1).normal(size=(80, 2))
+    nn = make_neighbors(X, name, n_jobs=2)
+    assert nn.n_jobs == 2
+    if isinstance(nn, AnchoredSearch):
+        nn.anchor(X[:10])
+    D, I = nn(X[:10] + 0.01, 3)
+    assert D.shape == I.shape == (10, 3)
+    with pytest.raises(TypeError, match="its options are"):
+        make_neighbors(X, name, bogus=1)
+    with pytest.raises(ValueError, match="n_jobs"):
+        make_neighbors(X, name, n_jobs=0)
+
+
+@pytest.mark.parametrize("name", EXACT)
+@given(pb=knn_problem(max_d=3, max_N=150))
+def test_every_exact_search_agrees_with_the_brute_force_oracle(name, pb):
+    "Oracle: the full squared-distance matrix, sorted (indices; distances to rounding)."
+    X, Y, k = pb
+    nn = make_neighbors(X, name)
+    if isinstance(nn, AnchoredSearch):  # queries come in blocks per particle: one particle per query here
+        nn.anchor(Y)
+    D_full = sq_dists(Y, X)
+    order = np.argsort(D_full, axis=1, kind="stable")[:, :k]
+    D, I = nn(Y, k)
+    np.testing.assert_allclose(D, np.take_along_axis(D_full, order, 1), rtol=1e-9,
+                               atol=1e-9 * (1 + np.abs(D_full).max()))
+    # indices may differ only where distances tie to rounding
+    same = I == order
+    assert same.all() or np.allclose(np.take_along_axis(D_full, I, 1)[~same], np.take_along_axis(D_full, order, 1)[~same],
+                                     rtol=1e-9, atol=1e-9 * (1 + np.abs(D_full).max()))
+
+
+@pytest.mark.parametrize("name", ["grid", "grid-tree", "brute", "verlet", "candidates", "kdtree"])
+@given(seed=st.integers(0, 2**32 - 1), k=st.integers(1, 15), Q=st.integers(1, 4))
+def test_fused_smoothed_equals_the_default_implementation(name, seed, k, Q):
+    "smoothed / denoise of a search equal NeighborSearch's defaults over the same search's answers."
+    rng = np.random.default_rng(seed)
+    X = clustered(rng, 150, 2)
+    Z = X[rng.integers(0, 150, 25)] + rng.uniform(0.1, 3.0) * rng.normal(size=(25, 2))  # some land off the grid
+    offs = rng.uniform(0.01, 1.0) * rng.normal(size=(25, Q, 2)); w = rng.dirichlet(np.ones(Q))
+    inv2 = 1 / (2 * rng.uniform(0.05, 1.0) ** 2)
+    nn = make_neighbors(X, name.split("-")[0])
+    if name == "grid-tree":
+        nn.scan_max = 0
+    nn.anchor(Z)
+    m_bar, l_bar = nn.smoothed(Z, offs, w, k, inv2)
+    m_ref, l_ref = NeighborSearch.smoothed(nn, Z, offs, w, k, inv2)
+    scale = 1 + np.abs(X).max()
+    np.testing.assert_allclose(m_bar, m_ref, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(l_bar, l_ref, rtol=1e-10, atol=1e-10 * (1 + np.abs(l_ref).max()))
+    Y = (Z[:, None] + offs).reshape(-1, 2)
+    m, l = nn.denoise(Y, k, inv2)
+    m_r, l_r = NeighborSearch.denoise(nn, Y, k, inv2)
+    np.testing.assert_allclose(m, m_r, rtol=1e-9, atol=1e-9 * scale)
+    np.testing.assert_allclose(l, l_r, rtol=1e-10, atol=1e-10 * (1 + np.abs(l_r).max()))
+
+
+def test_caches_are_not_pickled():
+    "Issue 12, defect 9: a pickle holds the data and parameters, not the cell lists, trees or Verlet lists."
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(2000, 2)); Z = rng.normal(size=(300, 2)); offs = 0.1 * rng.normal(size=(300, 4, 2))
+    for name in ("grid", "verlet", "kdtree", "reference", "candidates"):
+        nn = make_neighbors(X, name)
+        before = len(pickle.dumps(nn))
+        nn.anchor(Z); nn.smoothed(Z, offs, np.full(4, 0.25), 16, 10.0)
+        after = pickle.dumps(nn)
+        assert len(after) <= before + 2000, (name, before, len(after))
+        back = pickle.loads(after)
+        back.anchor(Z)
+        np.testing.assert_array_equal(back.smoothed(Z, offs, np.full(4, 0.25), 16, 10.0)[0],
+                                      nn.smoothed(Z, offs, np.full(4, 0.25), 16, 10.0)[0])
+
+
+def test_thread_contexts_restore_the_settings():
+    import numba
+    from threadpoolctl import threadpool_info
+    blas = lambda: [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    n0, b0 = numba.get_num_threads(), blas()
+    X = np.random.default_rng(3).normal(size=(300, 20))
+    for n_jobs in (1, 2, -1):
+        for name in ("grid", "brute", "candidates"):
+            Xs = X[:, :2] if name == "grid" else X
+            nn = make_neighbors(Xs, name, n_jobs=n_jobs)
+            nn.anchor(Xs[:20]); nn(Xs[:20], 4)
+            nn.smoothed(Xs[:20], np.zeros((20, 1, Xs.shape[1])), np.ones(1), 4, 1.0)
+            assert numba.get_num_threads() == n0 and blas() == b0
+    with pytest.raises(KeyError):
+        with _numba.numba_threads(1), _numba.blas_threads(1):
+            raise KeyError
+    assert numba.get_num_threads() == n0 and blas() == b0

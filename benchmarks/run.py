@@ -30,29 +30,12 @@ ROOT = HERE.parent
 # ----------------------------------------------------------------------------------------------
 # one case, in a subprocess
 # ----------------------------------------------------------------------------------------------
-def latent_manifold(n, n_features=100, intrinsic_dim=10, noise=0.05, manifold_seed=0, random_state=None):
-    "The synthetic latent-scale data: `mmsold.datasets.latent_manifold` where it exists, else the same formula here."
-    try:
-        from mmsold.datasets import latent_manifold as lm
-    except ImportError:  # private copy until mmsold.datasets has it
-        import numpy as np
-        g = np.random.default_rng(manifold_seed)
-        m, D = intrinsic_dim, n_features
-        W = g.normal(size=(m, D)) * (1.5 / np.sqrt(m))
-        b = g.uniform(0, 2 * np.pi, D)
-        Q, _ = np.linalg.qr(g.normal(size=(D, D)))
-        rng = np.random.default_rng(random_state)
-        t = rng.standard_normal((n, m))
-        return np.sqrt(2.0) * np.sin(t @ W + b) @ Q.T + noise * rng.standard_normal((n, D))
-    return lm(n, n_features=n_features, intrinsic_dim=intrinsic_dim, noise=noise, manifold_seed=manifold_seed,
-              random_state=random_state)
-
-
 def make_data(kind, N, d, seed=0):
     import numpy as np
     if kind == "checkerboard":
         from mmsold.datasets import checkerboard
         return checkerboard(N, random_state=seed)
+    from mmsold.datasets import latent_manifold
     return latent_manifold(N, n_features=d, intrinsic_dim=min(10, d), random_state=seed)
 
 

@@ -70,9 +70,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from docstrings import process_docstring  # noqa: E402  (markdown-ish docstrings -> safe reST)
 
 
+def skip_tuple_fields(app, what, name, obj, skip, options):
+    """Leave NamedTuple fields out of the API pages: the class docstring describes them, and a field
+    named like a word of the numpy type grammar (`shape`, `k`) would make that word an ambiguous
+    cross-reference target in every "ndarray of shape (N, d)"."""
+    if type(obj).__name__ == "_tuplegetter":
+        return True
+    return None
+
+
 def setup(app):
     # priority < 500 so the rewrite happens before napoleon parses numpy sections
     app.connect("autodoc-process-docstring", process_docstring, priority=400)
+    app.connect("autodoc-skip-member", skip_tuple_fields)
     # load MathJax on every page, not only pages with math: search-result snippets carry math too
     app.set_html_assets_policy("always")
 

@@ -58,7 +58,7 @@ def timed_run(X, cfg, search, params, steps, delta, sigma):
     w0, c0 = time.perf_counter(), time.process_time()
     Z = est.fit(X).sample(cfg["P"])
     wall, cpu = time.perf_counter() - w0, time.process_time() - c0
-    search = getattr(est, "neighbors_", None) or getattr(getattr(est, "score_estimator_", None), "search_", None)
+    search = getattr(getattr(est, "score_", None), "search_", None)
     stats = getattr(search, "stats_", None)  # Verlet lists count their fallbacks and rebuilds
     return Z, wall, cpu, (dict(stats) if stats else None)
 

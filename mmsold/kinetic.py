@@ -28,7 +28,7 @@ def rattle_drift(Y, W, tau, tol=1e-14, max_iter=100):
     """Constrained free flight for time tau on M: Y' = Y + tau W + Y Lam with Y' on M, W' = Pi_{Y'}((Y' - Y)/tau).
 
     The symmetric multiplier Lam (r, r) solves the covariance constraint by fixed-point iteration (a
-    RATTLE position step); the new velocity is projected onto the tangent space at Y' (SPEC section 4).
+    RATTLE position step); the new velocity is projected onto the tangent space at Y'.
 
     Parameters
     ----------

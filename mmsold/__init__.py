@@ -7,4 +7,7 @@ __version__ = "0.1.0"
 __all__ = []
 
 # %% ../nbs/index.ipynb #3fcfeb15
+from .ensembles import sample_ensembles
+from .kinetic import KineticMMSOLD
+from .model_selection import BandwidthSearch
 from .sampler import MMSOLD, NonFiniteParticlesError

@@ -7,25 +7,33 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import inspect
+import io
 import math
 import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from . import __version__
+from .core import validate_data
 from .datasets import (TOY_DATASETS, describe_toy, load_array, load_digits_class, load_toy)
+from .manifold import scaled_moment_errors
 from .metrics import moment_errors, sliced_wasserstein
-from .sampler import MMSOLD
+from .sampler import INITS, INTEGRATORS, MMSOLD, TARGET_COVARIANCES
+from .score import SCORE_ESTIMATORS
 
 # %% auto #0
-__all__ = ['ARRAY_SUFFIXES', 'PLOT_SUFFIXES', 'SAMPLER_OPTIONS', 'DEMO_SETTINGS', 'atomic_write', 'save_array', 'positive_float',
-           'nonneg_float', 'positive_int', 'nonneg_int', 'neighbors_arg', 'step_size_arg', 'build_parser',
-           'save_figure', 'cmd_sample', 'cmd_datasets', 'run_demo', 'cmd_demo', 'main']
+__all__ = ['ARRAY_SUFFIXES', 'PLOT_SUFFIXES', 'SCORE_ESTIMATOR_CHOICES', 'SAMPLER_OPTIONS', 'DEMO_SETTINGS', 'USER_ERRORS',
+           'atomic_write_all', 'atomic_write', 'array_writer', 'save_array', 'positive_float', 'nonneg_float',
+           'positive_int', 'nonneg_int', 'neighbors_arg', 'step_size_arg', 'build_parser', 'CommandError',
+           'check_npy_header', 'load_quoted_table', 'load_user_data', 'figure_writer', 'save_figure', 'cmd_sample',
+           'cmd_datasets', 'run_demo', 'cmd_demo', 'main']
 
 # %% ../nbs/05_cli.ipynb #d6858cf1
 ARRAY_SUFFIXES = (".npy", ".csv", ".txt")
@@ -38,37 +46,53 @@ def _umask() -> int:
     return current
 
 
+def atomic_write_all(jobs) -> list[Path]:
+    """Write several files all or nothing: each `(path, write)` in `jobs` calls `write(fh)` on a binary
+    temp file next to `path`; only when every write succeeded are the temp files renamed onto their
+    paths (atomic per file). On any exception every temp file is removed and no path is touched."""
+    temps = []
+    try:
+        for path, write in jobs:
+            path = Path(path)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            temps.append(tmp)
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.chmod(tmp, 0o666 & ~_umask())
+        for (path, _), tmp in zip(jobs, temps):
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    return [Path(p) for p, _ in jobs]
+
+
 def atomic_write(path, write) -> Path:
     """Call `write(fh)` on a binary temp file next to `path`, then atomically rename it to `path`.
 
     On any exception the temp file is removed and `path` is left as it was."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write_all([(path, write)])[0]
+
+
+def array_writer(path, Z: np.ndarray):
+    "The `write(fh)` that stores `Z` as `.npy` or as `.csv`/`.txt` text (`%.17g`, exact for float64)."
+    suffix = Path(path).suffix.lower()
+    if suffix == ".npy":
+        return lambda fh: np.save(fh, Z, allow_pickle=False)
+    if suffix in (".csv", ".txt"):
+        delim = "," if suffix == ".csv" else " "
+        return lambda fh: np.savetxt(fh, np.atleast_2d(Z), delimiter=delim, fmt="%.17g")
+    raise ValueError(f"cannot write {str(path)!r}: the suffix must be one of {', '.join(ARRAY_SUFFIXES)}")
 
 
 def save_array(path, Z: np.ndarray) -> Path:
     """Write `Z` atomically as `.npy` (binary, exact), `.csv` (comma) or `.txt` (space); text uses
     `%.17g`, which round-trips float64 exactly. No header row, so `load_array` reads it back."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return atomic_write(path, lambda fh: np.save(fh, Z, allow_pickle=False))
-    if suffix in (".csv", ".txt"):
-        delim = "," if suffix == ".csv" else " "
-        return atomic_write(path, lambda fh: np.savetxt(fh, np.atleast_2d(Z), delimiter=delim, fmt="%.17g"))
-    raise ValueError(f"cannot write {str(path)!r}: the suffix must be one of {', '.join(ARRAY_SUFFIXES)}")
+    return atomic_write(path, array_writer(path, Z))
 
 # %% ../nbs/05_cli.ipynb #3f4fdd06
 def _number(text: str) -> float:
@@ -132,13 +156,10 @@ def _sampler_defaults() -> dict:
             if p.default is not inspect.Parameter.empty}
 
 
-def _sampler_choices(name: str, fallback: tuple) -> tuple:
-    import mmsold.sampler as _s
-    return tuple(getattr(_s, name, fallback))
-
+SCORE_ESTIMATOR_CHOICES = ("auto", *SCORE_ESTIMATORS)
 
 SAMPLER_OPTIONS = [
-    # (flag, MMSOLD parameter, argparse kwargs, help)
+    # (flag, MMSOLD parameter, argparse kwargs, help); choices come from the library's public names
     ("--delta", "delta", dict(type=positive_float),
      "noise level delta > 0 of the Gaussian mixture p_delta around the training points, in data units"),
     ("--sigma", "sigma", dict(type=nonneg_float),
@@ -147,30 +168,29 @@ SAMPLER_OPTIONS = [
      "Langevin step h > 0 in whitened coordinates, or 'auto' for a fixed fraction of the stability "
      "bound 2 delta^2 / lambda_max(Sigma*)"),
     ("--n-steps", "n_steps", dict(type=positive_int, metavar="T"), "number of Langevin steps T >= 1"),
+    ("--score-estimator", "score_estimator", dict(choices=SCORE_ESTIMATOR_CHOICES),
+     "estimator of the smoothed score: 'auto' (chosen from N, d, K), or a key of "
+     "mmsold.score.SCORE_ESTIMATORS"),
     ("--n-neighbors", "n_neighbors", dict(type=neighbors_arg, metavar="K"),
-     "softmax over the K nearest training points (K >= 1), or 'all' for the exact sum over all N"),
-    ("--n-noise", "n_noise", dict(type=positive_int, metavar="L"),
-     "Monte Carlo draws L >= 1 of the smoothing noise per particle and step (--smoothing mc)"),
-    ("--smoothing", "smoothing", dict(choices=None),
-     "estimator of the smoothing expectation: Monte Carlo or Gauss-Hermite quadrature (d <= 3)"),
+     "K >= 1 nearest training points in each softmax, or 'all' for the exact sum over all N"),
+    ("--n-noise", "n_noise", dict(type=positive_int, metavar="M"),
+     "Monte Carlo draws M >= 1 of the smoothing noise per particle and step"),
+    ("--n-remainder", "n_remainder", dict(type=nonneg_int, metavar="L"),
+     "L >= 0 uniformly drawn remainder points (--score-estimator nearest_remainder)"),
     ("--n-quad", "n_quad", dict(type=positive_int, metavar="Q"),
-     "quadrature nodes per axis for --smoothing quadrature (>= 2)"),
-    ("--integrator", "integrator", dict(choices=None),
+     "quadrature nodes per axis for --score-estimator quadrature (>= 2)"),
+    ("--integrator", "integrator", dict(choices=INTEGRATORS),
      "lm = projected Leimkuhler-Matthews, em = projected Euler-Maruyama"),
-    ("--init", "init", dict(choices=None),
+    ("--target-covariance", "target_covariance", dict(choices=TARGET_COVARIANCES),
+     "hold the cloud at the data's covariance, or at the mixture's Sigma_x + delta^2 I"),
+    ("--init", "init", dict(choices=INITS),
      "initial cloud: a moment-matched Gaussian, or training points plus delta-noise"),
 ]
-_CHOICE_NAMES = {"smoothing": ("_SMOOTHINGS", ("mc", "quadrature")),
-                 "integrator": ("_INTEGRATORS", ("lm", "em")),
-                 "init": ("_INITS", ("gaussian", "data"))}
 
 
 def _add_sampler_options(p: argparse.ArgumentParser, defaults: dict) -> None:
     g = p.add_argument_group("MM-SOLD parameters (see the MMSOLD docstring)")
     for flag, param, kw, help_ in SAMPLER_OPTIONS:
-        kw = dict(kw)
-        if param in _CHOICE_NAMES:
-            kw["choices"] = _sampler_choices(*_CHOICE_NAMES[param])
         default = defaults.get(param)
         shown = default if default is not None else ("auto" if param == "step_size" else "all")
         g.add_argument(flag, dest=param, default=default, help=f"{help_} (default: {shown})", **kw)
@@ -187,7 +207,7 @@ def _add_sampler_options(p: argparse.ArgumentParser, defaults: dict) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `mmsold` argument parser (subcommands sample, datasets, demo)."
+    "The `mmsold` argument parser (subcommands sample, datasets, demo); each subcommand's namespace carries its own parser."
     fmt = lambda prog: argparse.RawDescriptionHelpFormatter(prog, max_help_position=32)
     parser = argparse.ArgumentParser(
         prog="mmsold", formatter_class=fmt,
@@ -198,22 +218,25 @@ def build_parser() -> argparse.ArgumentParser:
                "  mmsold sample --data my.csv --n 500 --delta 0.2 --out samples.csv\n"
                "  mmsold datasets\n"
                "  mmsold demo --out-dir demo_out\n"
-               "run 'mmsold COMMAND --help' for the options of each command")
+               "run 'mmsold COMMAND --help' for the options of each command\n"
+               "exit codes: 0 success, 2 anything the user can fix (bad option, bad data file, a run that "
+               "fails), 130 interrupted")
     parser.add_argument("--version", action="version", version=f"mmsold {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     defaults = _sampler_defaults()
 
     s = sub.add_parser("sample", formatter_class=fmt, help="fit MM-SOLD to data and write samples",
                        description="Fit MM-SOLD to a bundled data set or your own file and write the "
-                                   "particles. Prints one summary line: moment error, SW2 to a "
-                                   "held-out set (toy sets only) and seconds.")
+                                   "particles. Prints one summary line: moment errors (in units of each "
+                                   "coordinate's standard deviation), SW2 to a held-out set (toy sets only) "
+                                   "and seconds. Nothing is written unless the whole run succeeds.")
     src = s.add_argument_group("data (give exactly one of --dataset / --data)")
     ex = src.add_mutually_exclusive_group(required=True)
     ex.add_argument("--dataset", metavar="NAME",
                     help=f"bundled set: {', '.join(TOY_DATASETS)} or digits (see 'mmsold datasets')")
     ex.add_argument("--data", metavar="PATH", type=Path,
-                    help="your own (N, d) data: .npy (no pickle) or .csv/.tsv/.txt (numeric, optional "
-                         "header row); one row per point")
+                    help="your own (N, d) data: .npy (no pickle) or .csv/.tsv/.txt (numeric, optionally "
+                         "quoted, optional header row); one row per point")
     src.add_argument("--n-train", type=positive_int, default=None, metavar="N",
                      help="training points drawn from a toy set (default: 2000; toy sets only)")
     src.add_argument("--digit", type=int, default=None, choices=range(10), metavar="D",
@@ -222,17 +245,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="lines to skip at the top of a text --data file (default: detect a header row)")
     out = s.add_argument_group("output")
     out.add_argument("--n", type=positive_int, default=2000, metavar="P",
-                     help="number of samples = particles P (needs P >= rank(Sigma*) + 1) (default: 2000)")
+                     help="number of samples = particles P per ensemble (needs P >= rank(Sigma*) + 1) "
+                          "(default: 2000)")
+    out.add_argument("--n-ensembles", type=positive_int, default=1, metavar="E",
+                     help="independent moment-matched clouds of P particles each, via "
+                          "mmsold.ensembles.sample_ensembles; writes E * P samples (default: 1)")
+    out.add_argument("--n-jobs", type=int, default=None, metavar="J",
+                     help="parallel jobs for --n-ensembles (joblib convention, -1 = all cores) "
+                          "(default: joblib's)")
     out.add_argument("--out", type=Path, default=None, metavar="PATH",
                      help=f"write the samples here ({', '.join(ARRAY_SUFFIXES)}), atomically "
                           "(default: not written)")
     out.add_argument("--plot", type=Path, default=None, metavar="PATH",
                      help=f"write a figure of training data and samples ({', '.join(PLOT_SUFFIXES)}; "
                           "needs matplotlib) (default: none)")
+    out.add_argument("--force", action="store_true",
+                     help="overwrite an existing --out / --plot file (default: refuse)")
     _add_sampler_options(s, defaults | {"seed": None})
+    s.set_defaults(command_parser=s)
 
-    sub.add_parser("datasets", help="list the bundled data sets",
-                   description="List the bundled data sets that 'mmsold sample --dataset' accepts.")
+    ds = sub.add_parser("datasets", help="list the bundled data sets",
+                        description="List the bundled data sets that 'mmsold sample --dataset' accepts.")
+    ds.set_defaults(command_parser=ds)
 
     dm = sub.add_parser("demo", formatter_class=fmt, help="MM-SOLD vs naive SOLD on the checkerboard",
                         description="Run MM-SOLD and naive SOLD on the checkerboard with the settings in "
@@ -248,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
                     metavar="M", help="independent held-out sets of size P that SW2 is averaged over "
                                       f"(default: {DEMO_SETTINGS['n_heldout_sets']})")
     _add_sampler_options(dm, defaults | DEMO_SETTINGS["sampler"] | {"seed": DEMO_SETTINGS["seed"]})
+    dm.set_defaults(command_parser=dm)
     return parser
 
 # %% ../nbs/05_cli.ipynb #331a4acd
@@ -262,7 +297,11 @@ DEMO_SETTINGS = {
 }
 
 # %% ../nbs/05_cli.ipynb #52e7b7ab
-def _check_output_path(parser, flag: str, path: Path | None, suffixes) -> None:
+class CommandError(Exception):
+    "A failure the user can fix (bad data file, unusable output path): `main` prints it as one line, exit code 2."
+
+
+def _check_output_path(parser, flag: str, path: Path | None, suffixes, force: bool = False) -> None:
     if path is None:
         return
     if path.suffix.lower() not in suffixes:
@@ -274,6 +313,28 @@ def _check_output_path(parser, flag: str, path: Path | None, suffixes) -> None:
         parser.error(f"{flag} {str(path)!r}: directory {str(parent)!r} does not exist")
     if not os.access(parent, os.W_OK):
         parser.error(f"{flag} {str(path)!r}: directory {str(parent)!r} is not writable")
+    if (path.exists() or path.is_symlink()) and not force:
+        parser.error(f"{flag} {str(path)!r} already exists; pass --force to overwrite it")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    "Do `a` and `b` name the same file (symlinks resolved; hard links too when both exist)?"
+    if a.resolve() == b.resolve():
+        return True
+    with contextlib.suppress(OSError):
+        return os.path.samefile(a, b)
+    return False
+
+
+def _check_distinct_paths(parser, args) -> None:
+    "Refuse --out/--plot naming the --data file (even with --force) or each other."
+    if args.data is not None:
+        for flag, path in (("--out", args.out), ("--plot", args.plot)):
+            if path is not None and _same_file(path, args.data):
+                parser.error(f"{flag} {str(path)!r} is the --data file; writing it would destroy the training "
+                             f"data (choose another output path)")
+    if args.out is not None and args.plot is not None and _same_file(args.out, args.plot):
+        parser.error(f"--out and --plot name the same file {str(args.out)!r}")
 
 
 def _need_matplotlib(parser, what: str) -> None:
@@ -281,6 +342,16 @@ def _need_matplotlib(parser, what: str) -> None:
         import matplotlib  # noqa: F401
     except ImportError:
         parser.error(f"{what} needs matplotlib, which is not installed (pip install matplotlib)")
+
+
+def _ensembles_function(parser):
+    "mmsold.ensembles.sample_ensembles, or parser.error when this installation does not have it."
+    try:
+        from mmsold.ensembles import sample_ensembles
+    except ImportError as e:
+        parser.error(f"--n-ensembles needs mmsold.ensembles.sample_ensembles, which this installation does not "
+                     f"provide ({e}); use --n-ensembles 1")
+    return sample_ensembles
 
 
 def _streams(seed, n: int) -> list[np.random.Generator]:
@@ -296,7 +367,89 @@ def _sampler_kwargs(args) -> dict:
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
+# %% ../nbs/05_cli.ipynb #180374a7
+def check_npy_header(path) -> None:
+    """Read only the header of a `.npy` file and refuse it (ValueError) when it is malformed or claims
+    more data than the file holds, so a corrupt header cannot trigger a huge allocation."""
+    path = Path(path)
+    fmt = np.lib.format
+    with open(path, "rb") as fh:
+        try:
+            version = fmt.read_magic(fh)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(fh)
+        except Exception as e:   # parsing untrusted bytes: numpy raises ValueError, SyntaxError, tokenize errors...
+            raise ValueError(f"{str(path)!r} is not a valid .npy file (unreadable header: "
+                             f"{' '.join(str(e).split())})") from None
+        offset = fh.tell()
+    if dtype.hasobject:
+        return                                   # load_array explains that it will not unpickle
+    claimed = math.prod(shape) * dtype.itemsize
+    held = path.stat().st_size - offset
+    if held < claimed:
+        raise ValueError(f"{str(path)!r}: the .npy header claims shape {tuple(shape)} of {dtype} ({claimed:,} bytes) "
+                         f"but the file holds only {held:,} bytes of data (truncated or corrupt file)")
 
+
+def _is_number(field: str) -> bool:
+    try:
+        float(field)
+        return True
+    except ValueError:
+        return False
+
+
+def load_quoted_table(path, skiprows: int | None = None) -> np.ndarray:
+    """A text table whose numbers may be quoted (`"1.5","2"`), parsed with the csv module; a header row
+    is detected when `skiprows` is None (else `skiprows` lines are skipped); `#` starts a comment."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    body = [(i, ln.split("#", 1)[0].strip()) for i, ln in enumerate(lines, start=1)
+            if i > (skiprows or 0) and ln.split("#", 1)[0].strip()]
+    if not body:
+        raise ValueError(f"{str(path)!r} contains no data lines (empty file?)")
+    first = body[0][1]
+    delim = {".csv": ",", ".tsv": "\t"}.get(suffix) or ("," if "," in first else ("\t" if "\t" in first else " "))
+    rows, width = [], None
+    for k, (lineno, line) in enumerate(body):
+        fields = [f.strip() for f in next(csv.reader([line], delimiter=delim, skipinitialspace=True))]
+        if delim == " ":
+            fields = [f for f in fields if f]
+        if k == 0 and skiprows is None and not all(_is_number(f) for f in fields if f):
+            continue                                  # a header row
+        for col, f in enumerate(fields, start=1):
+            if not _is_number(f):
+                what = "empty field (missing value)" if f == "" else f"{f[:40]!r} is not a number"
+                raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno}, column {col}: {what}")
+        if width is not None and len(fields) != width:
+            raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno} has {len(fields)} columns but "
+                             f"earlier lines have {width}")
+        width = len(fields)
+        rows.append([float(f) for f in fields])
+    if not rows:
+        raise ValueError(f"{str(path)!r} contains no data rows")
+    return validate_data(np.array(rows, dtype=np.float64), min_samples=2, name=f"data in {path.name!r}")
+
+
+def load_user_data(path, skiprows: int | None = None) -> np.ndarray:
+    """`datasets.load_array`, guarded: a `.npy` header is checked before any allocation, and a text table
+    with quoted numbers is read by `load_quoted_table`. Raises ValueError/TypeError (a missing file too)."""
+    path = Path(path)
+    if path.suffix.lower() == ".npy" and path.is_file():
+        check_npy_header(path)
+    try:
+        return load_array(path, skiprows=skiprows)
+    except ValueError:
+        if path.suffix.lower() == ".npy" or not path.is_file():
+            raise
+        with open(path, "rb") as fh:
+            quoted = b'"' in fh.read(1 << 20)
+        if not quoted:
+            raise
+        return load_quoted_table(path, skiprows)
+
+# %% ../nbs/05_cli.ipynb #ead72672
 def _panel(ax, A: np.ndarray, title: str, lims=None) -> None:
     "Draw one point cloud: a scatter for d = 2, a histogram for d = 1, an image grid for square d."
     d = A.shape[1]
@@ -323,8 +476,8 @@ def _panel(ax, A: np.ndarray, title: str, lims=None) -> None:
     ax.set_title(title, fontsize=9)
 
 
-def save_figure(path, clouds: list[tuple[np.ndarray, str]]) -> Path:
-    "Side-by-side panels of the given (points, title) pairs, written atomically (needs matplotlib)."
+def figure_writer(path, clouds: list[tuple[np.ndarray, str]]):
+    "The `write(fh)` that renders side-by-side panels of the (points, title) pairs in the format of `path`'s suffix."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(3.3 * len(clouds), 3.5))
     axes = np.atleast_1d(fig.subplots(1, len(clouds)))
@@ -335,20 +488,25 @@ def save_figure(path, clouds: list[tuple[np.ndarray, str]]) -> Path:
     for ax, (A, title) in zip(axes, clouds):
         _panel(ax, A, title, lims)
     fig.tight_layout()
-    path = Path(path)
-    return atomic_write(path, lambda fh: fig.savefig(fh, format=path.suffix.lower()[1:], dpi=110))
+    fmt = Path(path).suffix.lower()[1:]
+    return lambda fh: fig.savefig(fh, format=fmt, dpi=110)
 
 
-def _load_training(parser, args, rng_train, rng_test):
-    "Training data, held-out data (toy sets only, else None) and a label, or parser.error."
+def save_figure(path, clouds: list[tuple[np.ndarray, str]]) -> Path:
+    "Side-by-side panels of the given (points, title) pairs, written atomically (needs matplotlib)."
+    return atomic_write(path, figure_writer(path, clouds))
+
+
+def _load_training(parser, args, n_test: int, rng_train, rng_test):
+    "Training data, held-out data of n_test points (toy sets only, else None) and a label; CommandError for a bad file."
     if args.data is not None:
         for flag, val in (("--n-train", args.n_train), ("--digit", args.digit)):
             if val is not None:
                 parser.error(f"{flag} applies to bundled data sets only, not to --data")
         try:
-            X = load_array(args.data, skiprows=args.skiprows)
+            X = load_user_data(args.data, skiprows=args.skiprows)
         except (ValueError, TypeError) as e:        # includes a missing file (DataFileNotFoundError)
-            parser.error(f"--data: {e}")
+            raise CommandError(f"--data: {e}") from None
         return X, None, Path(args.data).name
     if args.skiprows is not None:
         parser.error("--skiprows applies to --data files only")
@@ -363,40 +521,53 @@ def _load_training(parser, args, rng_train, rng_test):
     if name not in TOY_DATASETS:
         parser.error(f"--dataset: unknown data set {args.dataset!r}; valid: {', '.join(TOY_DATASETS)}, digits")
     n_train = 2000 if args.n_train is None else args.n_train
-    return load_toy(name, n_train, rng_train), load_toy(name, args.n, rng_test), name
+    return load_toy(name, n_train, rng_train), load_toy(name, n_test, rng_test), name
 
 
 def cmd_sample(parser, args) -> int:
-    _check_output_path(parser, "--out", args.out, ARRAY_SUFFIXES)
-    _check_output_path(parser, "--plot", args.plot, PLOT_SUFFIXES)
+    "`mmsold sample`: check every argument and path, load, fit, sample, then write all outputs or none."
+    sub = args.command_parser
+    _check_output_path(sub, "--out", args.out, ARRAY_SUFFIXES, args.force)
+    _check_output_path(sub, "--plot", args.plot, PLOT_SUFFIXES, args.force)
+    _check_distinct_paths(sub, args)
     if args.plot is not None:
-        _need_matplotlib(parser, "--plot")
+        _need_matplotlib(sub, "--plot")
+    sample_ensembles = _ensembles_function(sub) if args.n_ensembles > 1 else None
+    if args.n_jobs is not None and sample_ensembles is None:
+        sub.error("--n-jobs applies to --n-ensembles E > 1 only")
+    n_total = args.n * args.n_ensembles
     rng_train, rng_test, rng_sampler, rng_sw = _streams(args.seed, 4)
-    X, X_test, label = _load_training(parser, args, rng_train, rng_test)
+    X, X_test, label = _load_training(sub, args, n_total, rng_train, rng_test)
     t0 = time.perf_counter()
-    try:
-        model = MMSOLD(**_sampler_kwargs(args), random_state=rng_sampler).fit(X)
+    model = MMSOLD(**_sampler_kwargs(args), random_state=rng_sampler).fit(X)
+    if sample_ensembles is None:
         Z = model.sample(args.n)
-    except (ValueError, TypeError) as e:
-        parser.error(str(e))
+    else:
+        Z = sample_ensembles(model, args.n_ensembles, args.n, n_jobs=args.n_jobs,
+                             random_state=int(rng_sampler.integers(2**63)))
+    Z = np.asarray(Z)
+    if Z.shape != (n_total, X.shape[1]) or not np.isfinite(Z).all():
+        raise FloatingPointError(f"the sampler returned {'non-finite values' if Z.shape == (n_total, X.shape[1]) else f'shape {Z.shape}'}"
+                                 f"; nothing was written (try a smaller --step-size or keep moment matching on)")
     seconds = time.perf_counter() - t0
-    mean_err, cov_err = moment_errors(Z, model.mean_, model.covariance_)
-    parts = [f"{label}: N={len(X)} d={X.shape[1]} P={len(Z)}",
-             f"moment error mean {mean_err:.2e} cov {cov_err:.2e} (rel)"]
+    mean_err, cov_err = scaled_moment_errors(Z, model.mean_, model.covariance_)
+    ens = f" ({args.n_ensembles} ensembles of {args.n})" if sample_ensembles is not None else ""
+    parts = [f"{label}: N={len(X)} d={X.shape[1]} P={len(Z)}{ens}",
+             f"moment error in units of each coordinate's std: mean {mean_err:.2e} cov {cov_err:.2e}"]
     if X_test is not None:
         sw = sliced_wasserstein(Z, X_test, random_state=np.random.default_rng(rng_sw.integers(2**63)))
         ref = sliced_wasserstein(X, X_test, random_state=np.random.default_rng(rng_sw.integers(2**63)))
         parts.append(f"SW2 to held-out {_fmt(sw)} (reference SW2(train, held-out) {_fmt(ref)})")
     parts.append(f"{seconds:.1f} s")
-    written = []
+    jobs = []
     if args.out is not None:
-        written.append(str(save_array(args.out, Z)))
+        jobs.append((args.out, array_writer(args.out, Z)))
     if args.plot is not None:
         kind = "MM-SOLD" if args.moment_match else "naive SOLD"
-        written.append(str(save_figure(args.plot, [(X, f"training data {label} (N={len(X)})"),
-                                                   (Z, f"{kind} samples (P={len(Z)})")])))
-    if written:
-        parts.append("wrote " + ", ".join(written))
+        jobs.append((args.plot, figure_writer(args.plot, [(X, f"training data {label} (N={len(X)})"),
+                                                          (Z, f"{kind} samples (P={len(Z)})")])))
+    if jobs:
+        parts.append("wrote " + ", ".join(str(p) for p in atomic_write_all(jobs)))
     print(" | ".join(parts))
     return 0
 
@@ -428,8 +599,8 @@ def run_demo(out_dir, n_train: int, n_samples: int, n_heldout_sets: int, seed, s
         for key, A in (("mm", Z_mm), ("naive", Z_naive), ("reference", X)):
             sw[key].append(sliced_wasserstein(A, H, random_state=s))
     res = {k: float(np.mean(v)) for k, v in sw.items()}
-    res["moment_error_mm"] = moment_errors(Z_mm, mm.mean_, mm.covariance_)
-    res["moment_error_naive"] = moment_errors(Z_naive, mm.mean_, mm.covariance_)
+    res["moment_error_mm"] = scaled_moment_errors(Z_mm, mm.mean_, mm.covariance_)
+    res["moment_error_naive"] = scaled_moment_errors(Z_naive, mm.mean_, mm.covariance_)
     res["seconds_mm"] = seconds_mm
     res["seconds_total"] = time.perf_counter() - t0
     res["step_size"] = mm.step_size_
@@ -442,23 +613,20 @@ def run_demo(out_dir, n_train: int, n_samples: int, n_heldout_sets: int, seed, s
 
 
 def cmd_demo(parser, args) -> int:
+    sub = args.command_parser
     out_dir = args.out_dir
     if out_dir.exists() and not out_dir.is_dir():
-        parser.error(f"--out-dir {str(out_dir)!r} exists and is not a directory")
+        sub.error(f"--out-dir {str(out_dir)!r} exists and is not a directory")
     anchor = next((p for p in [out_dir, *out_dir.absolute().parents] if p.exists()), Path("."))
     if not os.access(anchor, os.W_OK):
-        parser.error(f"--out-dir {str(out_dir)!r}: {str(anchor)!r} is not writable")
-    _need_matplotlib(parser, "mmsold demo (it writes a figure)")
+        sub.error(f"--out-dir {str(out_dir)!r}: {str(anchor)!r} is not writable")
+    _need_matplotlib(sub, "mmsold demo (it writes a figure)")
     sampler = _sampler_kwargs(args)
     sampler.pop("moment_match")           # the demo runs both settings
-    try:
-        r = run_demo(out_dir, args.n_train, args.n, args.n_heldout_sets, args.seed, sampler,
-                     DEMO_SETTINGS["dataset"])
-    except (ValueError, TypeError) as e:
-        parser.error(str(e))
+    r = run_demo(out_dir, args.n_train, args.n, args.n_heldout_sets, args.seed, sampler, DEMO_SETTINGS["dataset"])
     shown = ", ".join(f"{k}={sampler[k]}" for k in ("delta", "sigma", "n_steps", "n_neighbors", "n_noise"))
     print(f"demo {DEMO_SETTINGS['dataset']} N={args.n_train} P={args.n} ({shown}, h={r['step_size']:.3g}): "
-          f"MM-SOLD moment error mean {r['moment_error_mm'][0]:.1e} cov {r['moment_error_mm'][1]:.1e} (rel), "
+          f"MM-SOLD moment error (std units) mean {r['moment_error_mm'][0]:.1e} cov {r['moment_error_mm'][1]:.1e}, "
           f"SW2 {_fmt(r['mm'])} vs reference SW2(train, held-out) {_fmt(r['reference'])} "
           f"(x{r['mm'] / r['reference']:.2f}); naive SOLD SW2 {_fmt(r['naive'])} "
           f"(x{r['naive'] / r['reference']:.2f}); MM-SOLD {r['seconds_mm']:.1f} s, total "
@@ -468,14 +636,58 @@ def cmd_demo(parser, args) -> int:
 # %% ../nbs/05_cli.ipynb #78a4fcab
 _COMMANDS = {"sample": cmd_sample, "datasets": cmd_datasets, "demo": cmd_demo}
 
+# failures a user can cause (bad data, bad numbers, a run that diverges, full disk, too little memory);
+# anything else (AttributeError, KeyError, IndexError, RuntimeError, ...) is a bug and keeps its traceback
+USER_ERRORS = (CommandError, FloatingPointError, ArithmeticError, MemoryError, OSError, ValueError, TypeError)
+
+
+def _one_line(e: BaseException) -> str:
+    "The exception as one line of text: its message with whitespace collapsed, plus context where it has none."
+    msg = " ".join(str(e).split())
+    if isinstance(e, MemoryError):
+        return (f"out of memory ({msg or 'MemoryError'}); reduce --n, --n-ensembles, --n-neighbors, --n-noise "
+                f"or the data size")
+    if isinstance(e, ArithmeticError) and not isinstance(e, FloatingPointError):
+        return (f"the run failed numerically ({type(e).__name__}: {msg}); check the data's scale and "
+                f"--delta / --sigma / --step-size")
+    return msg or type(e).__name__
+
+
+@contextlib.contextmanager
+def _one_line_warnings(prog: str):
+    "Show every warning raised inside as one line 'prog: warning: message' on stderr."
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *a, **k: print(
+            f"{prog}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        yield
+
+
+def _exit_code(e: SystemExit) -> int:
+    return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `mmsold` console script; returns the exit code (0 ok, 2 bad arguments).
+    """Entry point of the `mmsold` console script; returns the exit code.
 
-    `argv=None` reads `sys.argv[1:]`."""
+    0: success. 2: anything the user can fix: a bad option (argparse prints the usage of the
+    subcommand and one error line), or a failure of the run itself (an unreadable or hostile data
+    file, data whose scale float64 cannot hold, a diverging run, a full disk, too little memory),
+    printed as one line `mmsold sample: error: ...`. 130: interrupted. No output file is written unless
+    the whole command succeeds. `argv=None` reads `sys.argv[1:]`."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        return _COMMANDS[args.command](parser, args)
-    except SystemExit as e:          # argparse: --help/--version (0) and parser.error (2)
-        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    except SystemExit as e:          # argparse: --help/--version (0) and bad arguments (2)
+        return _exit_code(e)
+    prog = args.command_parser.prog
+    try:
+        with _one_line_warnings(prog):
+            return _COMMANDS[args.command](parser, args)
+    except SystemExit as e:          # parser.error of the subcommand
+        return _exit_code(e)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except USER_ERRORS as e:
+        print(f"{prog}: error: {_one_line(e)}", file=sys.stderr)
+        return 2

@@ -10,8 +10,8 @@ import numbers
 import numpy as np
 
 # %% auto #0
-__all__ = ['MAX_BLOCK_ELEMENTS', 'as_generator', 'check_int', 'check_real', 'check_choice', 'check_bool', 'validate_data',
-           'sq_dists', 'row_blocks', 'softmax_rows']
+__all__ = ['MAGNITUDE_MARGIN', 'MAX_BLOCK_ELEMENTS', 'as_generator', 'check_int', 'check_real', 'check_choice', 'check_bool',
+           'validate_data', 'check_magnitude', 'sq_dists', 'row_blocks', 'softmax_rows']
 
 # %% ../nbs/00_core.ipynb #020bedc8
 def as_generator(random_state=None) -> np.random.Generator:
@@ -90,7 +90,7 @@ def validate_data(X, min_samples: int = 2, name: str = "X", copy: bool = False, 
         raise ValueError(f"{name} is not rectangular (rows of different lengths?): {e}") from None
     kind = arr.dtype.kind
     if kind == "c":
-        raise TypeError(f"{name} has complex dtype {arr.dtype}; only real numbers are valid")
+        raise ValueError(f"{name} has complex dtype {arr.dtype}: Complex data not supported; only real numbers are valid")
     if kind in "USO":
         try:
             arr = arr.astype(np.float64)
@@ -102,11 +102,11 @@ def validate_data(X, min_samples: int = 2, name: str = "X", copy: bool = False, 
         np.float32 if arr.dtype in (np.float16, np.float32) else np.float64)
     arr = arr.astype(target, copy=copy)
     if arr.ndim != 2:
-        hint = (f" (one feature: {name}.reshape(-1, 1); images: {name}.reshape(len({name}), -1))"
+        hint = (f"; Reshape your data (one feature: {name}.reshape(-1, 1); images: {name}.reshape(len({name}), -1))"
                 if arr.ndim in (1, 3) else "")
         raise ValueError(f"{name} must be 2D (n_samples, n_features); got {arr.ndim}D with shape {arr.shape}{hint}")
     if arr.shape[1] == 0:
-        raise ValueError(f"{name} has no features (shape {arr.shape}); need at least 1 column")
+        raise ValueError(f"{name} has 0 feature(s) (shape={arr.shape}) while a minimum of 1 is required: give at least 1 column")
     if arr.shape[0] < min_samples:
         raise ValueError(f"{name} has {arr.shape[0]} sample(s) (shape {arr.shape}); need at least {min_samples}")
     if not np.isfinite(arr).all():
@@ -115,6 +115,26 @@ def validate_data(X, min_samples: int = 2, name: str = "X", copy: bool = False, 
         raise ValueError(f"{name} contains {int(bad.sum())} non-finite value(s) (NaN or inf), the first at row {i}, "
                          f"column {j} (0-based; value {arr[i, j]}); all entries must be finite")
     return arr
+
+# %% ../nbs/00_core.ipynb #784a615d
+MAGNITUDE_MARGIN = 1e4  # headroom on d * max|x|^2 for particles away from the data and noise
+
+
+def check_magnitude(X: np.ndarray, name: str = "X") -> np.ndarray:
+    "`X` unchanged if d * max|x|^2 * MAGNITUDE_MARGIN is a finite float64; ValueError naming the value and advising a rescale otherwise."
+    X = np.asarray(X)
+    if X.size == 0:
+        return X
+    a = np.abs(X)
+    j = int(np.argmax(a.max(axis=0)))
+    m = float(a[:, j].max())
+    with np.errstate(over="ignore"):
+        ok = np.isfinite(np.float64(m) * m * X.shape[-1] * MAGNITUDE_MARGIN)
+    if not ok:
+        raise ValueError(f"{name} has values up to {m:.3g} (column {j}): squared distances between points overflow "
+                         f"float64 (largest {np.finfo(np.float64).max:.3g}) at this scale. Rescale the data, e.g. "
+                         f"{name} / {m:.3g} (or {name} / {name}.std(axis=0) per column), and map the samples back")
+    return X
 
 # %% ../nbs/00_core.ipynb #8a41dfc1
 MAX_BLOCK_ELEMENTS = 2**22  # about 32 MB of float64 per block of (query rows x training points)

@@ -5,29 +5,59 @@
 # %% ../nbs/02_manifold.ipynb #e32dc02b
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
+from .core import check_magnitude, validate_data
+
 # %% auto #0
-__all__ = ['moment_coordinates', 'to_particles', 'to_coordinates', 'manifold_error', 'center', 'sym', 'tangent_project',
-           'retract', 'pullback_gradient']
+__all__ = ['SCALE_RATIO_LIMIT', 'FACTOR_TOL', 'column_spreads', 'moment_coordinates', 'scaled_moment_errors', 'to_particles',
+           'to_coordinates', 'manifold_error', 'center', 'sym', 'tangent_project', 'retract', 'pullback_gradient']
 
 # %% ../nbs/02_manifold.ipynb #11f508cb
+SCALE_RATIO_LIMIT = 1e7  # columns whose spreads differ by more than this get a RuntimeWarning
+FACTOR_TOL = 1e-10       # the eigen-factor of Sigma is kept when it reproduces Sigma to this, column-scaled
+
+
+def column_spreads(Xc: np.ndarray) -> np.ndarray:
+    "Population standard deviations (d,) of the columns of centred data `Xc` (N, d), without over- or underflow."
+    c = np.abs(Xc).max(axis=0)
+    safe = np.where(c > 0, c, 1.0)
+    return c * np.sqrt(np.mean(np.square(Xc / safe), axis=0))
+
+
+def _scale_warning(s: np.ndarray, varying: np.ndarray) -> str | None:
+    "The warning text when the spreads `s` of the varying columns differ by more than SCALE_RATIO_LIMIT, else None."
+    sv = s[varying]
+    if sv.max() <= SCALE_RATIO_LIMIT * sv.min():
+        return None
+    big = int(np.flatnonzero(varying)[np.argmax(sv)])
+    small = np.flatnonzero(varying & (s * SCALE_RATIO_LIMIT < s[big]))
+    shown = ", ".join(f"{j} (std {s[j]:.3g})" for j in small[:8]) + (", ..." if len(small) > 8 else "")
+    return (f"column(s) {shown} of X vary more than {SCALE_RATIO_LIMIT:.0e} times less than column {big} "
+            f"(std {s[big]:.3g}): squared distances cannot resolve them in float64, so the isotropic kernel "
+            f"(one delta for all columns) ignores them and only the moment constraint shapes them. "
+            f"Standardise the columns (X / X.std(axis=0)) or express them in comparable units")
+
+
 def moment_coordinates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Empirical mean mu (d,), population covariance Sigma (d, d) and a factor L (d, r), Sigma = L L^T.
 
-    L is the Cholesky factor when Sigma has full rank and the thin eigen-factor U_r Lambda_r^(1/2)
-    otherwise (r = numerical rank), so Z = 1 mu^T + Y L^T stays in the data's affine hull (SPEC
-    sections 1 and 4).
+    L is the Cholesky factor when Sigma has full rank and a thin factor otherwise, so
+    Z = 1 mu^T + Y L^T stays in the data's affine hull (SPEC sections 1 and 4). The rank r is decided
+    on the correlation matrix (scale-free, see the notebook), and the thin factor is accurate in
+    every column's own scale.
 
     Parameters
     ----------
     X : array-like of shape (N, d)
-        Training data, one point per row.
+        Training data, one point per row (finite, N >= 2).
 
     Returns
     -------
     mu : ndarray of shape (d,)
-        The mean mu* = (1/N) sum_i x_i.
+        The mean mu* = (1/N) sum_i x_i (exactly the value of a constant column).
     Sigma : ndarray of shape (d, d)
         The covariance Sigma* with the 1/N (population) convention.
     L : ndarray of shape (d, r)
@@ -36,26 +66,82 @@ def moment_coordinates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     Raises
     ------
     ValueError
-        If all points are identical (zero covariance).
+        If all points are identical (zero covariance), or the data's scale over- or underflows float64
+        (squared distances overflow, or a varying column's variance underflows); the message says how
+        to rescale.
+
+    Warns
+    -----
+    RuntimeWarning
+        If the columns' spreads differ by more than SCALE_RATIO_LIMIT (the message names them).
     """
-    X = np.asarray(X, dtype=float)
+    X = validate_data(X, min_samples=2, name="X")
     N, d = X.shape
+    check_magnitude(X, "X")
+    eps = np.finfo(np.float64).eps
     mu = X.mean(axis=0)
+    const = X.max(axis=0) == X.min(axis=0)
+    if const.all():
+        raise ValueError(f"the data have zero covariance (all {N} points identical); "
+                         "MM-SOLD needs at least two distinct points")
+    mu[const] = X[0, const]
     Xc = X - mu
+    Xc[:, const] = 0.0
+    s = column_spreads(Xc)
+    varying = ~const
+    tiny = np.finfo(np.float64).tiny
+    under = varying & (s * s < tiny)
+    if under.any():
+        cols = np.flatnonzero(under)
+        raise ValueError(f"column(s) {cols[:8].tolist()} of X vary by only std {s[cols].min():.3g}: their variance "
+                         f"underflows float64 (smallest normal {tiny:.3g}), so the covariance cannot be represented "
+                         f"(these points are not identical). Rescale X, e.g. X * {1.0 / s[varying].max():.3g} "
+                         f"(unit spread) or X / X.std(axis=0)")
     Sigma = (Xc.T @ Xc) / N
     Sigma = 0.5 * (Sigma + Sigma.T)
-    evals, evecs = np.linalg.eigh(Sigma)
-    lam_max = max(evals[-1], 0.0)
-    if lam_max == 0.0:
-        raise ValueError("the data have zero covariance (all points identical); "
-                         "MM-SOLD needs at least two distinct points")
-    keep = evals > max(N, d) * np.finfo(float).eps * lam_max
+    msg = _scale_warning(s, varying)
+    if msg:
+        warnings.warn(msg, RuntimeWarning, stacklevel=2)
+    iv = np.flatnonzero(varying)
+    sv = s[iv]
+    R = Sigma[np.ix_(iv, iv)] / np.outer(sv, sv)
+    rev, rvec = np.linalg.eigh(0.5 * (R + R.T))
+    keep = rev > max(N, d) * eps * rev[-1]
     r = int(keep.sum())
     if r == d:
-        L = np.linalg.cholesky(Sigma)
+        try:
+            return mu, Sigma, np.linalg.cholesky(Sigma)
+        except np.linalg.LinAlgError:
+            pass
     else:
-        L = evecs[:, keep] * np.sqrt(evals[keep])
+        evals, evecs = np.linalg.eigh(Sigma)
+        keep_old = evals > max(N, d) * eps * max(evals[-1], 0.0)
+        if int(keep_old.sum()) == r:
+            L = evecs[:, keep_old] * np.sqrt(evals[keep_old])
+            scale = np.where(varying, s, s.max())
+            if np.max(np.abs(L @ L.T - Sigma) / np.outer(scale, scale)) <= FACTOR_TOL:
+                return mu, Sigma, L
+    L = np.zeros((d, r))
+    L[iv] = sv[:, None] * rvec[:, keep] * np.sqrt(rev[keep])
     return mu, Sigma, L
+
+
+def scaled_moment_errors(Z: np.ndarray, mu: np.ndarray, Sigma: np.ndarray) -> tuple[float, float]:
+    """Moment errors of the cloud Z (P, d) in each column's own spread s_j = sqrt(Sigma_jj).
+
+    Returns (max_j |mean(Z)_j - mu_j| / s_j, max_jk |cov(Z)_jk - Sigma_jk| / (s_j s_k)), with the 1/P
+    covariance; a constant column (s_j = 0) is measured in the largest spread instead. Unlike a
+    relative Frobenius error, a wrong small-scale column cannot hide behind a large one.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    mu, Sigma = np.asarray(mu, dtype=np.float64), np.asarray(Sigma, dtype=np.float64)
+    s = np.sqrt(np.clip(np.diag(Sigma), 0.0, None))
+    scale = np.where(s > 0, s, s.max() if s.max() > 0 else 1.0)
+    m = Z.mean(axis=0)
+    Zc = Z - m
+    cov = Zc.T @ Zc / len(Z)
+    return (float(np.max(np.abs(m - mu) / scale)),
+            float(np.max(np.abs(cov - Sigma) / np.outer(scale, scale))))
 
 # %% ../nbs/02_manifold.ipynb #09e52244
 def to_particles(Y: np.ndarray, mu: np.ndarray, L: np.ndarray) -> np.ndarray:

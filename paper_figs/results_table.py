@@ -12,7 +12,8 @@ Protocol: each data set is drawn once and split into train / validation / test. 
 MM-SOLD's step size) are chosen on the validation split only: the lowest SW2 to the validation
 points among settings whose memorisation share is not far above that of the validation points
 themselves (a sampler that copies training points scores the finite-sample reference on SW2, so
-SW2 alone would reward memorisation). The chosen settings are then run with several seeds and
+SW2 alone would reward memorisation); the trials are run by the public `mmsold.model_selection.BandwidthSearch`
+(MM-SOLD: a (delta, sigma) grid, then step fractions at the chosen pair). The chosen settings are then run with several seeds and
 scored on the test split, which is never used for choosing anything.
 
     python paper_figs/results_table.py          # full settings (~10-12 CPU minutes)
@@ -27,7 +28,6 @@ for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import argparse
 import csv
-import itertools
 import json
 import sys
 import time
@@ -43,6 +43,7 @@ from mmsold.datasets import load_toy, split  # noqa: E402
 from mmsold.ddpm import DDPM, HAS_TORCH  # noqa: E402
 from mmsold.metrics import (density_coverage, kernel_inception_distance, memorisation_report,  # noqa: E402
                             moment_errors, precision_recall, sliced_wasserstein)
+from mmsold.model_selection import BandwidthSearch  # noqa: E402
 from mmsold.sampler import MMSOLD  # noqa: E402
 
 DATASETS = ["checkerboard", "two_spirals", "moons", "eight_gaussians", "swiss_roll_2d"]
@@ -108,37 +109,36 @@ def run(method: str, params: dict, X_train, cfg: dict, seed: int):
     return Z, time.process_time() - c0, time.perf_counter() - w0
 
 
-def resolve_step(params: dict, X_train) -> dict:
-    "Turn a step fraction into MM-SOLD's step size h = fraction x stability bound (needs the fitted bound)."
-    if "step_fraction" not in params:
-        return params
-    bound = MMSOLD(delta=params["delta"], sigma=params["sigma"]).fit(X_train).stability_bound_
-    return {**params, "step_size": params["step_fraction"] * bound}
+VALIDATION_SEED = 10_000  # the sampling seed of every validation trial (distinct from the test seeds)
 
 
-def memorisation_ok(share: float, share_ref: float) -> bool:
-    "The selection rule's guard: not far above the share of genuinely new points (held-out data)."
-    return share <= max(2 * share_ref, share_ref + 0.05)
+def search(method: str, grid: dict, X_train, X_val, cfg: dict, log: list) -> list[dict]:
+    """Validation trials of `method` over `grid`, run by the public `mmsold.model_selection.BandwidthSearch`.
 
-
-def score_validation(Z, X_train, X_val, cfg):
-    rep = memorisation_report(Z, X_train, X_val)
-    return dict(sw2_val=sliced_wasserstein(Z, X_val, cfg["n_projections"], random_state=0),
-                memorisation=rep["share"], memorisation_ref=rep["share_heldout"])
-
-
-def trial(method: str, params: dict, X_train, X_val, cfg: dict, log: list) -> dict:
-    "Run one validation trial (validation seed, distinct from the test seeds) and log it."
-    p = resolve_step(params, X_train) if method != "sigma-CFDM" else params
-    Z, cpu, _ = run(method, p, X_train, cfg, seed=10_000)
-    s = score_validation(Z, X_train, X_val, cfg)
-    s.update(params=p, cpu_seconds=cpu, eligible=memorisation_ok(s["memorisation"], s["memorisation_ref"]))
-    log.append({"method": method, **{k: v for k, v in s.items() if k != "params"}, **p})
-    return s
+    Every trial samples with the seed VALIDATION_SEED (`seeding="estimator"`) and is scored by SW2 to the
+    validation points with directions seeded 0 and the memorisation guard; a `step_fraction` is turned
+    into MM-SOLD's step size h = fraction x the fitted stability bound by the search. Returns one dict per
+    trial (grid order) and logs it.
+    """
+    est = build(method, {"delta": 0.1, "sigma": 0.0}, cfg, seed=VALIDATION_SEED)  # the grid sets delta / sigma
+    s = BandwidthSearch(est, grid, validation=X_val, n_samples=cfg["n_samples"],
+                        scoring_params={"n_projections": cfg["n_projections"]}, seeding="estimator",
+                        error_score="raise", refit=False, random_state=0).fit(X_train)
+    r, trials = s.cv_results_, []
+    for i, params in enumerate(r["params"]):
+        p = dict(params)
+        if "step_fraction" in p:
+            p["step_size"] = float(r["step_size"][i])
+        t = dict(sw2_val=float(r["validation_score"][i]), memorisation=float(r["memorisation"][i]),
+                 memorisation_ref=float(r["memorisation_ref"][i]), params=p,
+                 cpu_seconds=float(r["cpu_seconds"][i]), eligible=bool(r["eligible"][i]))
+        log.append({"method": method, **{k: v for k, v in t.items() if k != "params"}, **p})
+        trials.append(t)
+    return trials
 
 
 def pick(trials: list[dict]):
-    "Lowest validation SW2 among trials passing the memorisation guard (all trials if none passes)."
+    "Lowest validation SW2 among trials passing the memorisation guard (all trials if none passes): BandwidthSearch's rule, over both stages."
     pool = [t for t in trials if t["eligible"]] or trials
     return min(pool, key=lambda t: t["sw2_val"])["params"], not any(t["eligible"] for t in trials)
 
@@ -171,16 +171,16 @@ def dataset_block(name: str, cfg: dict, log_val: list, verbose=True):
     if "MM-SOLD" in methods or "naive SOLD" in methods:
         # MM-SOLD: (delta, sigma) at the default step (0.1 x stability bound), then other step fractions
         # at the chosen pair; the best of all these trials wins
-        g1 = [dict(delta=d, sigma=s) for d, s in itertools.product(cfg["mmsold_grid"]["delta"], cfg["mmsold_grid"]["sigma"])]
-        tr = [trial("MM-SOLD", p, X_train, X_val, cfg, log_val) for p in g1]
+        tr = search("MM-SOLD", dict(delta=cfg["mmsold_grid"]["delta"], sigma=cfg["mmsold_grid"]["sigma"]),
+                    X_train, X_val, cfg, log_val)
         p1, _ = pick(tr)
-        tr += [trial("MM-SOLD", dict(delta=p1["delta"], sigma=p1["sigma"], step_fraction=f), X_train, X_val, cfg,
-                     log_val) for f in cfg["step_fractions"]]
+        tr += search("MM-SOLD", dict(delta=[p1["delta"]], sigma=[p1["sigma"]], step_fraction=cfg["step_fractions"]),
+                     X_train, X_val, cfg, log_val)
         p, fallback = pick(tr)
         chosen["MM-SOLD"] = (p, sum(t["cpu_seconds"] for t in tr), fallback)
         chosen["naive SOLD"] = (p, 0.0, False)  # ablation: MM-SOLD's settings with the constraint switched off
     if "sigma-CFDM" in methods:
-        tr = [trial("sigma-CFDM", dict(sigma=s), X_train, X_val, cfg, log_val) for s in cfg["cfdm_grid"]]
+        tr = search("sigma-CFDM", dict(sigma=cfg["cfdm_grid"]), X_train, X_val, cfg, log_val)
         p, fallback = pick(tr)
         chosen["sigma-CFDM"] = (p, sum(t["cpu_seconds"] for t in tr), fallback)
     if HAS_TORCH and "DDPM" in methods:

@@ -147,15 +147,9 @@ def test_sklearn_estimator_clone_set_params_and_refit_guard():
     assert np.array_equal(m.sample(4), m.sample(4, random_state=5))
 
 
-# scikit-learn's estimator checks that do not pass, each for a reason that lies in mmsold.core.validate_data
-# (shared by every estimator of the package), not in SigmaCFDM:
-KNOWN_CHECK_FAILURES = {
-    # sklearn wants a ValueError for complex input; validate_data raises TypeError (wrong kind of number)
-    "check_complex_data",
-    # sklearn wants its exact wording "0 feature(s) (shape=(n, 0)) while a minimum of 1 is required";
-    # validate_data raises the ValueError with "X has no features (shape (n, 0)); need at least 1 column"
-    "check_estimators_empty_data_messages",
-}
+# scikit-learn's estimator checks that do not pass, with the reason (none today: the shared
+# mmsold.core.validate_data uses the wording and exception types the checks expect)
+KNOWN_CHECK_FAILURES: set = set()
 
 
 def test_sklearn_check_estimator():

@@ -57,8 +57,9 @@ def test_help_documents_every_option(capsys):
     code, out, _ = run(capsys, "sample", "--help")
     assert code == 0
     entries = _help_entries(out)
-    flags = ["--dataset", "--data", "--n-train", "--digit", "--skiprows", "--n", "--out", "--plot",
-             "--no-moment-match", "--seed", "--no-progress"] + [f for f, *_ in SAMPLER_OPTIONS]
+    flags = ["--dataset", "--data", "--n-train", "--digit", "--skiprows", "--n", "--n-ensembles", "--n-jobs",
+             "--out", "--plot", "--force", "--no-moment-match", "--seed", "--no-progress"] + \
+        [f for f, *_ in SAMPLER_OPTIONS]
     for flag in flags:
         assert flag in entries, flag
         assert len(entries[flag]) > len(flag) + 20, entries[flag]     # a real description
@@ -113,7 +114,11 @@ BAD_VALUES = [
     (["--n-noise", "0"], "--n-noise", ">= 1"),
     (["--n-quad", "x"], "--n-quad", "integer"),
     (["--integrator", "rk4"], "--integrator", "invalid choice"),
-    (["--smoothing", "exact"], "--smoothing", "invalid choice"),
+    (["--score-estimator", "exactly"], "--score-estimator", "invalid choice"),
+    (["--smoothing", "mc"], "--smoothing", "unrecognized arguments"),      # the old option is gone
+    (["--target-covariance", "identity"], "--target-covariance", "invalid choice"),
+    (["--n-remainder", "-1"], "--n-remainder", ">= 0"),
+    (["--n-ensembles", "0"], "--n-ensembles", ">= 1"),
     (["--init", "zeros"], "--init", "invalid choice"),
     (["--seed", "-1"], "--seed", ">= 0"),
     (["--n", "0"], "--n", ">= 1"),
@@ -242,8 +247,9 @@ def test_failed_write_leaves_no_partial_file(capsys, tmp_path, monkeypatch):
         fh.write(b"\x93NUMPY half")
         raise OSError("disk full")
     monkeypatch.setattr(cli.np, "save", half_write)
-    with pytest.raises(OSError, match="disk full"):
-        main(["sample", "--dataset", "checkerboard", "--n-train", "200", *TINY, "--seed", "0", "--out", str(target)])
+    code, out, err = run(capsys, "sample", "--dataset", "checkerboard", "--n-train", "200", *TINY, "--seed", "0",
+                         "--out", target, "--force")
+    assert code == 2 and out == "" and err.strip() == "mmsold sample: error: disk full"
     assert target.read_bytes() == b"old contents"
     assert [p.name for p in tmp_path.iterdir()] == ["s.npy"]
 
@@ -298,13 +304,215 @@ def test_options_reach_the_sampler(capsys, monkeypatch):
     monkeypatch.setattr(cli, "MMSOLD", recording)
     code, _, _ = run(capsys, "sample", "--dataset", "moons", "--n-train", 100, "--n", 50, "--n-steps", 3,
                      "--delta", 0.3, "--sigma", 0.05, "--step-size", 1e-4, "--n-neighbors", "all",
-                     "--n-noise", 2, "--smoothing", "quadrature", "--n-quad", 4, "--integrator", "em",
-                     "--init", "data", "--no-moment-match", "--seed", 0)
+                     "--n-noise", 2, "--score-estimator", "quadrature", "--n-quad", 4, "--integrator", "em",
+                     "--init", "data", "--n-remainder", 7, "--target-covariance", "mixture", "--no-moment-match",
+                     "--seed", 0)
     assert code == 0
     kw = seen[0]
-    expected = dict(delta=0.3, sigma=0.05, step_size=1e-4, n_neighbors=None, n_noise=2, smoothing="quadrature",
-                    n_quad=4, integrator="em", init="data", moment_match=False, n_steps=3, progress=True)
+    expected = dict(delta=0.3, sigma=0.05, step_size=1e-4, n_neighbors=None, n_noise=2, score_estimator="quadrature",
+                    n_quad=4, integrator="em", init="data", n_remainder=7, target_covariance="mixture",
+                    moment_match=False, n_steps=3, progress=True)
     assert {k: kw[k] for k in expected} == expected
     assert isinstance(kw["random_state"], np.random.Generator)
     run(capsys, "sample", "--dataset", "moons", "--n-train", 100, "--n", 50, "--n-steps", 3, "--no-progress")
     assert seen[1]["progress"] is False and seen[1]["moment_match"] is True
+
+
+# ---------------------------------------------------------------- issue 12: defects 3, 6 and 10 of the probe
+FAST = ["--n", "50", "--n-steps", "3", "--no-progress", "--seed", "0"]
+
+
+@pytest.fixture
+def train_npy(tmp_path):
+    X = np.random.default_rng(5).standard_normal((120, 2)) * [1.0, 2.0] + [3.0, -1.0]
+    p = tmp_path / "train.npy"
+    np.save(p, X)
+    return p, X
+
+
+def _one_error_line(err):
+    "The error line of a failed run: the last line; warnings before it are one line each."
+    lines = err.strip().splitlines()
+    assert all(ln.startswith("mmsold sample: warning: ") for ln in lines[:-1]), err
+    assert lines[-1].startswith("mmsold sample: error: "), err
+    assert "Traceback" not in err and "usage: mmsold [-h]" not in err
+    return lines[-1]
+
+
+def _huge_header(path, shape=(10**12, 2)):
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": shape})
+        fh.write(b"\0" * 160)
+
+
+@pytest.mark.parametrize("case", ["diverge", "column_1e300", "delta_1e-170", "huge_header", "truncated", "tiny_scale"])
+def test_user_caused_failures_are_one_line_exit_2_and_write_nothing(capsys, tmp_path, train_npy, case):
+    path, X = train_npy
+    extra, words = {
+        "diverge": (["--step-size", "100", "--no-moment-match", "--n-steps", "200"], ["non-finite", "step_size"]),
+        "column_1e300": ([], ["overflow", "Rescale"]),
+        "delta_1e-170": (["--delta", "1e-170"], ["delta", "too small"]),
+        "huge_header": ([], ["claims shape (1000000000000, 2)", "truncated"]),
+        "truncated": ([], ["claims shape (120, 2)"]),
+        "tiny_scale": ([], ["underflows", "Rescale"]),
+    }[case]
+    if case == "column_1e300":
+        np.save(path, np.c_[X[:, 0], np.full(len(X), 1e300)])
+    elif case == "huge_header":
+        _huge_header(path)
+    elif case == "truncated":
+        path.write_bytes(path.read_bytes()[:-200])
+    elif case == "tiny_scale":
+        np.save(path, X * 1e-300)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    out_file, fig = tmp_path / "s.npy", tmp_path / "s.png"
+    code, out, err = run(capsys, "sample", "--data", path, *FAST, *extra, "--out", out_file, "--plot", fig)
+    line = _one_error_line(err)
+    assert code == 2 and out == ""
+    assert all(w in line for w in words), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == before          # no output, no temp file
+
+
+@pytest.mark.parametrize("exc, words", [(MemoryError(), "out of memory"), (ZeroDivisionError("float division"),
+                                        "ZeroDivisionError"), (OSError(28, "No space left on device"), "No space"),
+                                        (FloatingPointError("overflow in exp"), "overflow in exp")])
+def test_library_errors_become_one_line(capsys, monkeypatch, train_npy, tmp_path, exc, words):
+    path, _ = train_npy
+
+    def fail(self, *a, **k):
+        raise exc
+    monkeypatch.setattr(cli.MMSOLD, "sample", fail)
+    code, out, err = run(capsys, "sample", "--data", path, *FAST, "--out", tmp_path / "s.npy")
+    assert code == 2 and out == "" and words in _one_error_line(err)
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_genuine_bugs_keep_their_traceback(monkeypatch, train_npy):
+    path, _ = train_npy
+
+    def bug(self, *a, **k):
+        raise KeyError("a programming error")
+    monkeypatch.setattr(cli.MMSOLD, "sample", bug)
+    with pytest.raises(KeyError):
+        main(["sample", "--data", str(path), *FAST])
+
+
+def test_out_equal_to_data_is_refused_even_with_force(capsys, tmp_path, train_npy):
+    path, X = train_npy
+    (tmp_path / "link.npy").symlink_to(path)
+    os.link(path, tmp_path / "hard.npy")
+    (tmp_path / "sub").mkdir()
+    for target in (path, tmp_path / "link.npy", tmp_path / "hard.npy", tmp_path / "sub" / ".." / "train.npy"):
+        code, out, err = run(capsys, "sample", "--data", path, *FAST, "--out", target, "--force")
+        assert code == 2 and out == "" and "is the --data file" in err, (target, err)
+    assert np.array_equal(np.load(path), X)                              # the training data are intact
+
+
+def test_existing_outputs_need_force(capsys, tmp_path, train_npy):
+    path, _ = train_npy
+    out_file, fig = tmp_path / "s.csv", tmp_path / "s.png"
+    out_file.write_text("keep me\n")
+    fig.write_bytes(b"old figure")
+    for extra in (["--out", out_file], ["--plot", fig]):
+        code, out, err = run(capsys, "sample", "--data", path, *FAST, *extra)
+        assert code == 2 and out == "" and "already exists" in err and "--force" in err
+    assert out_file.read_text() == "keep me\n" and fig.read_bytes() == b"old figure"
+    code, _, _ = run(capsys, "sample", "--data", path, *FAST, "--out", out_file, "--plot", fig, "--force")
+    assert code == 0 and load_array(out_file).shape == (50, 2) and fig.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_outputs_are_all_or_nothing(capsys, monkeypatch, tmp_path, train_npy):
+    path, _ = train_npy
+
+    def broken(p, clouds):
+        def write(fh):
+            fh.write(b"half a figure")
+            raise OSError("renderer crashed")
+        return write
+    monkeypatch.setattr(cli, "figure_writer", broken)
+    code, _, err = run(capsys, "sample", "--data", path, *FAST, "--out", tmp_path / "s.npy", "--plot", tmp_path / "s.png")
+    assert code == 2 and "renderer crashed" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.npy"]  # the .npy was not written either
+
+
+def test_summary_labels_and_subcommand_prog(capsys, tmp_path, train_npy):
+    path, X = train_npy
+    code, line, _ = run(capsys, "sample", "--data", path, *FAST)
+    assert code == 0 and "(rel)" not in line and "moment error in units of each coordinate's std" in line
+    m = re.search(r"mean ([\d.e+-]+) cov ([\d.e+-]+)", line)
+    assert float(m.group(1)) < 1e-12 and float(m.group(2)) < 1e-12
+    # load and fit errors name 'mmsold sample', never the top-level usage
+    (tmp_path / "bad.csv").write_text("1,2\n3,x\n")
+    for argv in (["--data", tmp_path / "bad.csv"], ["--data", path, "--n", "2"]):
+        code, _, err = run(capsys, "sample", *argv, "--n-steps", "2", "--no-progress")
+        assert code == 2 and _one_error_line(err)
+
+
+def test_quoted_csv_numbers_are_accepted(capsys, tmp_path):
+    X = np.random.default_rng(9).standard_normal((40, 2))
+    p = tmp_path / "quoted.csv"
+    p.write_text('"x","y"\n' + "".join(f'"{float(a)!r}","{float(b)!r}"\n' for a, b in X))
+    out_file = tmp_path / "s.npy"
+    code, line, err = run(capsys, "sample", "--data", p, *FAST, "--out", out_file)
+    assert code == 0, err
+    Z = np.load(out_file)
+    np.testing.assert_allclose(Z.mean(0), X.mean(0), atol=1e-12)
+    (tmp_path / "badq.csv").write_text('"1","2"\n"3","four"\n')
+    code, _, err = run(capsys, "sample", "--data", tmp_path / "badq.csv", *FAST)
+    assert code == 2 and "line 2, column 2" in err and "'four' is not a number" in err
+
+
+def test_choices_come_from_the_public_names(capsys):
+    from mmsold.sampler import INITS, INTEGRATORS, TARGET_COVARIANCES
+    from mmsold.score import SCORE_ESTIMATORS
+    parser = cli.build_parser()
+    sub = parser._subparsers._group_actions[0].choices["sample"]      # test-only peek at argparse's tree
+    choices = {a.dest: tuple(a.choices) for a in sub._actions if a.choices is not None}
+    assert choices["score_estimator"] == ("auto", *SCORE_ESTIMATORS)
+    assert choices["integrator"] == tuple(INTEGRATORS) and choices["init"] == tuple(INITS)
+    assert choices["target_covariance"] == tuple(TARGET_COVARIANCES)
+    import inspect
+    assert not re.search(r"sampler\._|_SMOOTHINGS|_INTEGRATORS|_INITS", inspect.getsource(cli))
+
+
+def test_n_ensembles(capsys, tmp_path, train_npy, monkeypatch):
+    pytest.importorskip("mmsold.ensembles")
+    path, X = train_npy
+    files = [tmp_path / f"e{i}.npy" for i in range(2)]
+    for f in files:
+        code, line, err = run(capsys, "sample", "--data", path, *FAST, "--n-ensembles", 3, "--out", f)
+        assert code == 0 and "3 ensembles of 50" in line, err
+    Z = np.load(files[0])
+    assert Z.shape == (150, 2) and files[0].read_bytes() == files[1].read_bytes()
+    mu, C = X.mean(0), np.cov(X.T, bias=True)
+    for e in range(3):                                  # every cloud is moment-matched on its own
+        B = Z[50 * e:50 * (e + 1)]
+        np.testing.assert_allclose(B.mean(0), mu, atol=1e-10 * np.abs(mu).max())
+        np.testing.assert_allclose(np.cov(B.T, bias=True), C, atol=1e-10 * np.abs(C).max())
+    # without the module: a clear error before any work
+    import sys
+    monkeypatch.setitem(sys.modules, "mmsold.ensembles", None)
+    code, _, err = run(capsys, "sample", "--data", path, *FAST, "--n-ensembles", 2)
+    assert code == 2 and "mmsold.ensembles" in err
+    code, _, err = run(capsys, "sample", "--data", path, *FAST, "--n-jobs", 2)
+    assert code == 2 and "--n-jobs applies to --n-ensembles" in err
+
+
+def test_interrupt_is_exit_130_and_writes_nothing(capsys, monkeypatch, tmp_path, train_npy):
+    path, _ = train_npy
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli.MMSOLD, "sample", interrupted)
+    code, out, err = run(capsys, "sample", "--data", path, *FAST, "--out", tmp_path / "s.npy")
+    assert code == 130 and out == "" and err.strip() == "mmsold sample: interrupted; nothing was written"
+    assert not (tmp_path / "s.npy").exists()
+
+
+def test_scale_warning_is_one_line(capsys, tmp_path):
+    p = tmp_path / "scaled.npy"
+    np.save(p, np.random.default_rng(0).standard_normal((200, 2)) * [1.0, 1e8])
+    code, out, err = run(capsys, "sample", "--data", p, *FAST)
+    assert code == 0 and out.count("\n") == 1
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mmsold sample: warning: column(s) 0") and "column 1" in lines[0]

@@ -19,12 +19,7 @@ SMALL = dict(delta=0.3, sigma=0.2, n_steps=10, n_neighbors=8, n_noise=2)
 ESTIMATORS = [MMSOLD, KineticMMSOLD]
 
 # Checks of scikit-learn's suite that fail, each with the reason it is not a defect of the estimator.
-EXPECTED_FAILED = {
-    "check_complex_data": "complex input is refused with a TypeError (it is the wrong type, not a wrong value); "
-                          "the check wants a ValueError",
-    "check_estimators_empty_data_messages": "data without columns are refused with our own wording "
-                                            "('X has no features (shape (12, 0))'), not scikit-learn's",
-}
+EXPECTED_FAILED: dict = {}
 
 
 @pytest.mark.parametrize("cls", ESTIMATORS)

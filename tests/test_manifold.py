@@ -96,3 +96,92 @@ def test_pullback_gradient_matches_finite_differences(d, seed):
             E = np.zeros_like(Y); E[i, j] = h
             fd[i, j] = (F(Y + E) - F(Y - E)) / (2 * h)
     np.testing.assert_allclose(G, fd, rtol=1e-5, atol=1e-5 * np.abs(fd).max())
+
+
+# --- issue 12, defects 1 and 4: a scale-free rank rule, and scales float64 cannot hold -----------------------
+import warnings
+
+import pytest
+
+from mmsold.manifold import SCALE_RATIO_LIMIT, scaled_moment_errors
+
+
+def test_badly_scaled_column_keeps_its_dimension_through_mmsold():
+    # the probe's example: the old eigenvalue cutoff in data units reported rank 1 and column 0 lost its variance
+    from mmsold import MMSOLD
+    X = np.random.default_rng(12).standard_normal((2000, 2)); X[:, 1] *= 3e6
+    m = MMSOLD(n_steps=3, random_state=0).fit(X)
+    Z = m.sample(400)
+    assert m.rank_ == 2
+    var0 = np.mean((X[:, 0] - X[:, 0].mean()) ** 2)            # independent: the data's own column-0 variance
+    assert abs(Z[:, 0].var() - var0) < 1e-10 * var0
+    assert 0.9 < var0 < 1.1
+    assert max(scaled_moment_errors(Z, X.mean(0), np.cov(X.T, bias=True))) < 1e-10
+
+
+@given(st.integers(1, 6), st.integers(0, 4), st.floats(-6.0, 6.0), st.integers(0, 2**32 - 1))
+def test_rank_is_scale_free_and_factor_is_exact_per_column(d, deficiency, log_ratio, seed):
+    rng = np.random.default_rng(seed)
+    r = max(1, d - deficiency)
+    N = int(rng.integers(r + 3, 80))
+    X0 = rng.normal(size=(N, r)) @ rng.normal(size=(r, d))      # generic: rank r
+    scales = 10.0 ** (np.linspace(0, log_ratio, d) if d > 1 else np.zeros(1))   # spreads up to 1e6 apart
+    X = X0 * scales + rng.normal(size=d) * scales
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)           # below SCALE_RATIO_LIMIT: no warning
+        mu, Sigma, L = moment_coordinates(X)
+    assert L.shape == (d, min(r, d))
+    s = X.std(axis=0)
+    np.testing.assert_allclose((L @ L.T) / np.outer(s, s), Sigma / np.outer(s, s), atol=1e-10)
+    Z = to_particles(retract(rng.normal(size=(L.shape[1] + 5, L.shape[1]))), mu, L)
+    me, ce = scaled_moment_errors(Z, mu, Sigma)
+    assert me < 1e-10 * (1 + np.max(np.abs(mu) / s)) and ce < 1e-10 * (1 + np.max(np.abs(mu) / s))
+
+
+def test_scale_ratio_warning_names_the_columns():
+    X = np.random.default_rng(0).normal(size=(300, 3)) * np.array([1.0, 3e8, 2.0])
+    with pytest.warns(RuntimeWarning, match=r"column\(s\) 0 \(std .*\), 2 \(std .*\) of X .* column 1"):
+        _, _, L = moment_coordinates(X)
+    assert L.shape == (3, 3)                                  # warned, but no dimension is dropped
+    assert SCALE_RATIO_LIMIT == 1e7
+
+
+@pytest.mark.parametrize("factor, match", [(1e300, "overflow"), (1e200, "overflow"), (1e-300, "underflows"),
+                                           (1e-160, "underflows")])
+def test_over_and_underflowing_data_are_refused_with_rescale_advice(factor, match):
+    X = np.random.default_rng(1).normal(size=(50, 2)) * factor
+    with pytest.raises(ValueError, match=match) as e:
+        moment_coordinates(X)
+    assert "Rescale" in str(e.value) and "all 50 points identical" not in str(e.value)
+
+
+def test_identical_points_keep_their_own_message():
+    with pytest.raises(ValueError, match="all 5 points identical"):
+        moment_coordinates(np.full((5, 3), 0.1))
+    with pytest.raises(ValueError, match="all 5 points identical"):
+        moment_coordinates(np.full((5, 3), 1e-300))
+
+
+def test_constant_column_is_reproduced():
+    X = np.c_[np.random.default_rng(2).normal(size=(40, 2)), np.full(40, 0.1)]
+    mu, Sigma, L = moment_coordinates(X)
+    assert mu[2] == 0.1 and L.shape == (3, 2)
+    Z = to_particles(retract(np.random.default_rng(3).normal(size=(10, 2))), mu, L)
+    np.testing.assert_allclose(Z[:, 2], 0.1, rtol=1e-14)
+
+
+@pytest.mark.parametrize("which", ["digits", "toy", "full_rank"])
+def test_well_scaled_data_keep_the_previous_factor_bit_for_bit(which):
+    # seeded outputs of the figures must not change: the factor is the one the eigenvalue rule gave before issue 12
+    from mmsold.datasets import load_digits_class, load_toy
+    X = {"digits": lambda: load_digits_class(8), "toy": lambda: load_toy("checkerboard", 500, 0),
+         "full_rank": lambda: np.random.default_rng(0).normal(size=(60, 5))}[which]()
+    N, d = X.shape
+    Xc = X - X.mean(axis=0)
+    S = Xc.T @ Xc / N
+    S = 0.5 * (S + S.T)
+    w, V = np.linalg.eigh(S)
+    keep = w > max(N, d) * np.finfo(float).eps * w[-1]
+    previous = np.linalg.cholesky(S) if keep.all() else V[:, keep] * np.sqrt(w[keep])
+    mu, Sigma, L = moment_coordinates(X)
+    assert np.array_equal(Sigma, S) and np.array_equal(L, previous)

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import numbers
 import os
+import tokenize
 import warnings
 from pathlib import Path
 
@@ -354,7 +355,7 @@ def load_array(path, skiprows: int | None = None, delimiter: str | None = None, 
                 raise ValueError(f"{str(path)!r} holds Python objects, which would need unpickling; "
                                  "only numeric .npy arrays are loaded (save with a float dtype)") from None
             raise ValueError(f"{str(path)!r} is not a valid .npy file: {e}") from None
-        except (OSError, EOFError) as e:
+        except (OSError, EOFError, SyntaxError, tokenize.TokenError) as e:  # a garbled header
             raise ValueError(f"{str(path)!r} is not a valid .npy file: {e}") from None
         if arr.dtype.names is not None:
             raise TypeError(f"{str(path)!r} holds a structured array (fields {arr.dtype.names}); expected a plain numeric array")

@@ -5,17 +5,16 @@
 # %% ../nbs/01_potential.ipynb #c2ef18d3
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
 
-from .core import as_generator, check_choice, check_int, check_real, row_blocks, sq_dists  # noqa: F401  (as_generator, sq_dists: re-exported)
+from .core import as_generator, check_choice, check_real, row_blocks, sq_dists  # noqa: F401  (as_generator, sq_dists: re-exported)
 from .neighbors import NeighborSearch, softmax_average
 from .neighbors.reference import BruteNeighbors, KDTreeNeighbors, default_neighbors  # noqa: F401  (re-exported)
 
 # %% auto #0
 __all__ = ['exact_denoise', 'as_search', 'denoise', 'log_p_delta', 'posterior_mean', 'gauss_hermite_rule', 'check_bandwidths',
-           'check_positive_int', 'smoothed_score', 'smoothed_potential']
+           'smoothed_score', 'smoothed_potential']
 
 # %% ../nbs/01_potential.ipynb #b2b33ddb
 def exact_denoise(Y: np.ndarray, X: np.ndarray, inv2: float) -> tuple[np.ndarray, np.ndarray]:
@@ -115,13 +114,6 @@ def check_bandwidths(delta, sigma) -> tuple[float, float]:
     if sigma < 0:
         raise ValueError(f"sigma must be >= 0 (the log-domain smoothing bandwidth; 0 = no smoothing), got {sigma}")
     return delta, sigma
-
-
-def check_positive_int(name, v, minimum=1, allow_none=False):
-    "`core.check_int` with the message '<name> must be >= <minimum>' that older callers match."
-    if isinstance(v, numbers.Integral) and not isinstance(v, bool) and v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-    return check_int(name, v, minimum=minimum, allow_none=allow_none)
 
 # %% ../nbs/01_potential.ipynb #1d77a890
 def smoothed_score(Z, X, delta, sigma, method="mc", n_noise=1, n_neighbors=None, n_quad=16,

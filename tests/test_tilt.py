@@ -1,4 +1,4 @@
-"""Tests of mmsold.tilt: the moment-matched tilt pi_MM (SPEC section 3).
+"""Tests of mmsold.tilt: the moment-matched tilt pi_MM (nbs/11_tilt.ipynb and 11b-11d).
 
 Every check compares against an independent computation: a closed form, a brute-force quadrature,
 or the KL/Pythagorean identities of the exponential family."""
@@ -6,10 +6,15 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from mmsold.dynamics import NonFiniteParticlesError
 from mmsold.manifold import moment_coordinates
-from mmsold.potential import log_p_delta, posterior_mean, smoothed_potential
-from mmsold.tilt import (TiltedTarget, convolved_potential, default_axes, kl_on_grid, solve_tilt, solve_tilt_on_grid,
-                         solve_tilt_stochastic, tensor_grid)
+from mmsold.potential import log_p_delta, posterior_mean, smoothed_potential, smoothed_score
+from mmsold.score import SCORE_ESTIMATORS, ScoreEstimator, make_score_estimator
+from mmsold.tilt import (TabulatedScore, TiltedTarget, convolved_potential, default_axes, kl_on_grid, solve_tilt,
+                         solve_tilt_on_grid, solve_tilt_stochastic, tensor_grid)
 
 
 def _data(seed, n, d):
@@ -40,7 +45,7 @@ def test_grid_solver_matches_moments_and_converges_from_zero(seed, d, n, delta, 
        s1=st.floats(0.3, 1.5), s2=st.floats(0.3, 1.5), rho=st.floats(-0.6, 0.6))
 def test_gaussian_closed_form(seed, delta, sigma, s1, s2, rho):
     """One training point x: pi_naive = N(x, delta^2 I) for every sigma, so for targets (mu, S)
-    Lam = S^-1 - I / delta^2 and lam = S^-1 mu - x / delta^2 (SPEC section 3)."""
+    Lam = S^-1 - I / delta^2 and lam = S^-1 mu - x / delta^2 (nbs/11_tilt.ipynb)."""
     r = np.random.default_rng(seed)
     x = r.uniform(-0.5, 0.5, (1, 2))
     mu = r.uniform(-0.5, 0.5, 2)
@@ -110,7 +115,7 @@ def test_stochastic_solver_agrees_with_grid_in_2d():
 def test_tilted_target_samples_moments_and_seed():
     r = np.random.default_rng(0)
     X = np.concatenate([r.normal(-1.2, 0.25, 40), r.normal(1.2, 0.25, 40)])[:, None]
-    tt = TiltedTarget(delta=0.3, sigma=0.6, n_steps=150, smoothing="grid").fit(X)
+    tt = TiltedTarget(delta=0.3, sigma=0.6, n_steps=150, score_estimator="grid").fit(X)
     Z = tt.sample(3000, random_state=5)
     assert np.array_equal(Z, tt.sample(3000, random_state=5))
     mu, S, _ = moment_coordinates(X)
@@ -135,8 +140,14 @@ def test_bad_input():
         solve_tilt(np.zeros(9), [np.linspace(0, 1, 3), np.linspace(0, 1, 3)], [0, 0], [[1, 0], [0, -1]])
     with pytest.raises(ValueError):
         TiltedTarget(lam=np.zeros(2)).fit(X)
-    with pytest.raises(ValueError):
-        TiltedTarget(smoothing="exact").fit(X)
+    with pytest.raises(ValueError, match="score_estimator must be one of"):
+        TiltedTarget(score_estimator="fourier").fit(X)
+    with pytest.raises(ValueError, match="d <= 2"):
+        TiltedTarget(score_estimator="grid").fit(_data(0, 10, 3))
+    with pytest.raises(ValueError, match="decay"):
+        solve_tilt_stochastic(X, 0.3, 0.1, decay=1.5)
+    with pytest.raises(NotFittedError):
+        TiltedTarget().sample(5)
 
 
 def test_tilted_target_rank_deficient_3d_stays_in_affine_hull():
@@ -148,3 +159,43 @@ def test_tilted_target_rank_deficient_3d_stays_in_affine_hull():
     assert tt.factor_.shape == (3, 2) and tt.Lam_.shape == (3, 3)
     Z = tt.sample(300, random_state=1)
     assert np.abs(Z[:, 2] - Z[:, 0] - Z[:, 1]).max() < 1e-12
+
+
+def test_tabulated_score_is_a_registered_estimator():
+    "The grid estimator follows the score protocol: (score, V) at the rows of Z, built by name from the registry."
+    r = np.random.default_rng(2)
+    X = np.concatenate([r.normal(-1, 0.3, 30), r.normal(1, 0.3, 30)])[:, None]
+    assert SCORE_ESTIMATORS["grid"] is TabulatedScore and issubclass(TabulatedScore, ScoreEstimator)
+    est = make_score_estimator("grid", X, 0.3, 0.5)
+    Z = r.uniform(-2, 2, (20, 1))
+    s, V = est(Z, None)
+    assert s.shape == (20, 1) and V.shape == (20,)
+    # independent reference: Gauss-Hermite with many nodes (exact to ~1e-6 for this smooth case)
+    s_ref, V_ref = smoothed_score(Z, X, 0.3, 0.5, method="quadrature", n_quad=200, return_potential=True)
+    np.testing.assert_allclose(s, s_ref, atol=1e-4)
+    np.testing.assert_allclose(V, V_ref, atol=1e-4)
+    with pytest.raises(TypeError):
+        make_score_estimator("grid", X, 0.3, 0.5, n_noise=3)
+
+
+def test_tilted_target_is_a_sklearn_estimator():
+    "clone gives an unfitted copy with the same parameters; set_params/get_params round-trip; a fitted model pickles."
+    import pickle
+    r = np.random.default_rng(0)
+    X = np.concatenate([r.normal(-1.2, 0.25, 40), r.normal(1.2, 0.25, 40)])[:, None]
+    tt = TiltedTarget(delta=0.3, sigma=0.6, n_steps=20, score_estimator="grid", random_state=1)
+    c = clone(tt)
+    assert c.get_params() == tt.get_params() and not hasattr(c, "score_")
+    assert c.set_params(n_steps=5).n_steps == 5 and tt.n_steps == 20
+    tt.fit(X)
+    Z = tt.sample(50, random_state=2)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(tt)).sample(50, random_state=2), Z)
+
+
+def test_tilted_target_divergence_names_the_step_size():
+    "A step far above the stability bound overflows; the run stops with NonFiniteParticlesError naming the bound."
+    X = _data(0, 30, 2)
+    tt = TiltedTarget(delta=0.3, sigma=0.0, lam=np.zeros(2), Lam=np.zeros((2, 2)), step_size=50.0, n_steps=300).fit(X)
+    assert tt.step_size_ > 10 * tt.stability_bound_
+    with pytest.raises(NonFiniteParticlesError, match="stability bound"):
+        tt.sample(10, random_state=0)

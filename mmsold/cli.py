@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
 import inspect
 import io
 import math
@@ -32,8 +31,7 @@ from .score import SCORE_ESTIMATORS
 __all__ = ['ARRAY_SUFFIXES', 'PLOT_SUFFIXES', 'SCORE_ESTIMATOR_CHOICES', 'SAMPLER_OPTIONS', 'DEMO_SETTINGS', 'USER_ERRORS',
            'atomic_write_all', 'atomic_write', 'array_writer', 'save_array', 'positive_float', 'nonneg_float',
            'positive_int', 'nonneg_int', 'neighbors_arg', 'step_size_arg', 'build_parser', 'CommandError',
-           'check_npy_header', 'load_quoted_table', 'load_user_data', 'figure_writer', 'save_figure', 'cmd_sample',
-           'cmd_datasets', 'run_demo', 'cmd_demo', 'main']
+           'figure_writer', 'save_figure', 'cmd_sample', 'cmd_datasets', 'run_demo', 'cmd_demo', 'main']
 
 # %% ../nbs/05_cli.ipynb #d6858cf1
 ARRAY_SUFFIXES = (".npy", ".csv", ".txt")
@@ -367,89 +365,7 @@ def _sampler_kwargs(args) -> dict:
 def _fmt(x: float) -> str:
     return f"{x:.3g}"
 
-# %% ../nbs/05_cli.ipynb #180374a7
-def check_npy_header(path) -> None:
-    """Read only the header of a `.npy` file and refuse it (ValueError) when it is malformed or claims
-    more data than the file holds, so a corrupt header cannot trigger a huge allocation."""
-    path = Path(path)
-    fmt = np.lib.format
-    with open(path, "rb") as fh:
-        try:
-            version = fmt.read_magic(fh)
-            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, dtype = read(fh)
-        except Exception as e:   # parsing untrusted bytes: numpy raises ValueError, SyntaxError, tokenize errors...
-            raise ValueError(f"{str(path)!r} is not a valid .npy file (unreadable header: "
-                             f"{' '.join(str(e).split())})") from None
-        offset = fh.tell()
-    if dtype.hasobject:
-        return                                   # load_array explains that it will not unpickle
-    claimed = math.prod(shape) * dtype.itemsize
-    held = path.stat().st_size - offset
-    if held < claimed:
-        raise ValueError(f"{str(path)!r}: the .npy header claims shape {tuple(shape)} of {dtype} ({claimed:,} bytes) "
-                         f"but the file holds only {held:,} bytes of data (truncated or corrupt file)")
-
-
-def _is_number(field: str) -> bool:
-    try:
-        float(field)
-        return True
-    except ValueError:
-        return False
-
-
-def load_quoted_table(path, skiprows: int | None = None) -> np.ndarray:
-    """A text table whose numbers may be quoted (`"1.5","2"`), parsed with the csv module; a header row
-    is detected when `skiprows` is None (else `skiprows` lines are skipped); `#` starts a comment."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    body = [(i, ln.split("#", 1)[0].strip()) for i, ln in enumerate(lines, start=1)
-            if i > (skiprows or 0) and ln.split("#", 1)[0].strip()]
-    if not body:
-        raise ValueError(f"{str(path)!r} contains no data lines (empty file?)")
-    first = body[0][1]
-    delim = {".csv": ",", ".tsv": "\t"}.get(suffix) or ("," if "," in first else ("\t" if "\t" in first else " "))
-    rows, width = [], None
-    for k, (lineno, line) in enumerate(body):
-        fields = [f.strip() for f in next(csv.reader([line], delimiter=delim, skipinitialspace=True))]
-        if delim == " ":
-            fields = [f for f in fields if f]
-        if k == 0 and skiprows is None and not all(_is_number(f) for f in fields if f):
-            continue                                  # a header row
-        for col, f in enumerate(fields, start=1):
-            if not _is_number(f):
-                what = "empty field (missing value)" if f == "" else f"{f[:40]!r} is not a number"
-                raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno}, column {col}: {what}")
-        if width is not None and len(fields) != width:
-            raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno} has {len(fields)} columns but "
-                             f"earlier lines have {width}")
-        width = len(fields)
-        rows.append([float(f) for f in fields])
-    if not rows:
-        raise ValueError(f"{str(path)!r} contains no data rows")
-    return validate_data(np.array(rows, dtype=np.float64), min_samples=2, name=f"data in {path.name!r}")
-
-
-def load_user_data(path, skiprows: int | None = None) -> np.ndarray:
-    """`datasets.load_array`, guarded: a `.npy` header is checked before any allocation, and a text table
-    with quoted numbers is read by `load_quoted_table`. Raises ValueError/TypeError (a missing file too)."""
-    path = Path(path)
-    if path.suffix.lower() == ".npy" and path.is_file():
-        check_npy_header(path)
-    try:
-        return load_array(path, skiprows=skiprows)
-    except ValueError:
-        if path.suffix.lower() == ".npy" or not path.is_file():
-            raise
-        with open(path, "rb") as fh:
-            quoted = b'"' in fh.read(1 << 20)
-        if not quoted:
-            raise
-        return load_quoted_table(path, skiprows)
-
-# %% ../nbs/05_cli.ipynb #ead72672
+# %% ../nbs/05_cli.ipynb #f96ff1e7
 def _panel(ax, A: np.ndarray, title: str, lims=None) -> None:
     "Draw one point cloud: a scatter for d = 2, a histogram for d = 1, an image grid for square d."
     d = A.shape[1]
@@ -504,7 +420,7 @@ def _load_training(parser, args, n_test: int, rng_train, rng_test):
             if val is not None:
                 parser.error(f"{flag} applies to bundled data sets only, not to --data")
         try:
-            X = load_user_data(args.data, skiprows=args.skiprows)
+            X = load_array(args.data, skiprows=args.skiprows)
         except (ValueError, TypeError) as e:        # includes a missing file (DataFileNotFoundError)
             raise CommandError(f"--data: {e}") from None
         return X, None, Path(args.data).name

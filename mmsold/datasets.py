@@ -5,8 +5,10 @@
 # %% ../nbs/00_datasets.ipynb #73102db2
 from __future__ import annotations
 
+import csv
 import gzip
 import hashlib
+import math
 import numbers
 import os
 import tokenize
@@ -21,7 +23,8 @@ from .core import as_generator, check_int, check_real, validate_data
 __all__ = ['TOY_DATASETS', 'LOADABLE_SUFFIXES', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_SHA256',
            'FASHION_MNIST_CLASSES', 'FASHION_MNIST_MISSING', 'checkerboard', 'two_spirals', 'moons', 'eight_gaussians',
            'swiss_roll_2d', 'load_toy', 'describe_toy', 'latent_manifold', 'load_digits_class', 'load_digits_all',
-           'DataFileNotFoundError', 'load_array', 'split', 'read_idx', 'fashion_mnist']
+           'DataFileNotFoundError', 'check_npy_header', 'load_quoted_table', 'load_array', 'split', 'read_idx',
+           'fashion_mnist']
 
 # %% ../nbs/00_datasets.ipynb #ce25ad17
 def checkerboard(n: int, random_state=None) -> np.ndarray:
@@ -297,6 +300,62 @@ def _resolve_delimiter(path: Path, delimiter):
     return "," if "," in first else ("\t" if "\t" in first else None)
 
 # %% ../nbs/00_datasets.ipynb #1387ab02
+def check_npy_header(path) -> None:
+    """Read only the header of a `.npy` file and refuse it (ValueError) when it is malformed or claims
+    more data than the file holds, so a corrupt header cannot trigger a huge allocation."""
+    path = Path(path)
+    fmt = np.lib.format
+    with open(path, "rb") as fh:
+        try:
+            version = fmt.read_magic(fh)
+            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+            shape, _, dtype = read(fh)
+        except Exception as e:   # parsing untrusted bytes: numpy raises ValueError, SyntaxError, tokenize errors...
+            raise ValueError(f"{str(path)!r} is not a valid .npy file (unreadable header: "
+                             f"{' '.join(str(e).split())})") from None
+        offset = fh.tell()
+    if dtype.hasobject:
+        return                                   # load_array explains that it will not unpickle
+    claimed = math.prod(shape) * dtype.itemsize
+    held = path.stat().st_size - offset
+    if held < claimed:
+        raise ValueError(f"{str(path)!r}: the .npy header claims shape {tuple(shape)} of {dtype} ({claimed:,} bytes) "
+                         f"but the file holds only {held:,} bytes of data (truncated or corrupt file)")
+
+
+def load_quoted_table(path, skiprows: int | None = None) -> np.ndarray:
+    """A text table whose numbers may be quoted (`"1.5","2"`), parsed with the csv module; a header row
+    is detected when `skiprows` is None (else `skiprows` lines are skipped); `#` starts a comment."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
+    body = [(i, ln.split("#", 1)[0].strip()) for i, ln in enumerate(lines, start=1)
+            if i > (skiprows or 0) and ln.split("#", 1)[0].strip()]
+    if not body:
+        raise ValueError(f"{str(path)!r} contains no data lines (empty file?)")
+    first = body[0][1]
+    delim = {".csv": ",", ".tsv": "\t"}.get(suffix) or ("," if "," in first else ("\t" if "\t" in first else " "))
+    rows, width = [], None
+    for k, (lineno, line) in enumerate(body):
+        fields = [f.strip() for f in next(csv.reader([line], delimiter=delim, skipinitialspace=True))]
+        if delim == " ":
+            fields = [f for f in fields if f]
+        if k == 0 and skiprows is None and not all(_is_number(f) for f in fields if f):
+            continue                                  # a header row
+        for col, f in enumerate(fields, start=1):
+            if not _is_number(f):
+                what = "empty field (missing value)" if f == "" else f"{f[:40]!r} is not a number"
+                raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno}, column {col}: {what}")
+        if width is not None and len(fields) != width:
+            raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno} has {len(fields)} columns but "
+                             f"earlier lines have {width}")
+        width = len(fields)
+        rows.append([float(f) for f in fields])
+    if not rows:
+        raise ValueError(f"{str(path)!r} contains no data rows")
+    return validate_data(np.array(rows, dtype=np.float64), min_samples=2, name=f"data in {path.name!r}")
+
+# %% ../nbs/00_datasets.ipynb #3a8046e2
 def load_array(path, skiprows: int | None = None, delimiter: str | None = None, min_samples: int = 2) -> np.ndarray:
     """Load a numeric 2D array from a `.npy` (no pickle) or `.csv`/`.tsv`/`.txt` file as float64.
 
@@ -348,6 +407,7 @@ def load_array(path, skiprows: int | None = None, delimiter: str | None = None, 
             if fh.read(6) != b"\x93NUMPY":
                 raise ValueError(f"{str(path)!r} is not a valid .npy file (no NumPy header); "
                                  "save arrays with numpy.save, or use a .csv/.txt file")
+        check_npy_header(path)
         try:
             arr = np.load(path, allow_pickle=False)
         except ValueError as e:
@@ -379,6 +439,9 @@ def load_array(path, skiprows: int | None = None, delimiter: str | None = None, 
                 arr = np.loadtxt(path, delimiter=delim, skiprows=skip, ndmin=2, dtype=np.float64,
                                  comments="#", encoding="utf-8-sig")
         except ValueError:
+            with open(path, "rb") as fh:
+                if b'"' in fh.read(1 << 20):          # spreadsheets quote every field
+                    return load_quoted_table(path, skiprows)
             raise ValueError(f"{str(path)!r} is not a numeric table: "
                              f"{_explain_text_failure(path, delim, skip)}") from None
         if arr.size == 0:

@@ -376,3 +376,20 @@ def test_fashion_mnist_real_files(split_name, n):
     assert np.array_equal(np.frombuffer(raw, np.uint8, offset=16)[:784 * 5], np.round(X[:5] * 255).ravel())
     lab = gzip.open(ds.FASHION_MNIST_DIR / names[1]).read()
     assert struct.unpack(">2I", lab[:8]) == (2049, n) and np.array_equal(np.frombuffer(lab, np.uint8, offset=8), y)
+
+
+def test_load_array_refuses_lying_npy_headers_and_reads_quoted_tables(tmp_path):
+    from mmsold.datasets import load_array
+    h = tmp_path / "huge.npy"
+    with open(h, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False, "shape": (10**12, 2)})
+        fh.write(b"\0" * 64)
+    with pytest.raises(ValueError, match=r"claims shape \(1000000000000, 2\)"):
+        load_array(h)
+    g = tmp_path / "garbled.npy"
+    g.write_bytes(b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8', (((\n")
+    with pytest.raises(ValueError, match="not a valid .npy file"):
+        load_array(g)
+    q = tmp_path / "quoted.csv"
+    q.write_text('"x","y"\n"1.5","2"\n"3",4e-1\n')
+    np.testing.assert_array_equal(load_array(q), [[1.5, 2.0], [3.0, 0.4]])

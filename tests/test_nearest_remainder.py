@@ -123,3 +123,139 @@ def test_validation_shapes():
         est(np.zeros((3, 3)), 0)
     with pytest.raises(TypeError, match="unknown|does not take"):
         make_score_estimator("nearest_remainder", np.zeros((5, 2)), 0.1, 0.1, n_smoothing=2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the fast paths (search="float32" / "reuse") against the straightforward one and against brute force
+# ---------------------------------------------------------------------------------------------------------
+import pickle
+
+from mmsold.score.nearest_remainder import candidate_search, rounding_bound, screening_bound
+
+
+def _brute_topk(Z, X, K):
+    D = ((Z[:, None] - X[None]) ** 2).sum(-1)
+    return np.sort(np.argsort(D, axis=1)[:, :K], axis=1)
+
+
+_problem = dict(N=st.integers(12, 150), d=st.integers(1, 8), P=st.integers(1, 8), K=st.integers(1, 10),
+                L=st.integers(0, 10), cf=st.floats(1.0, 6.0), offset=st.floats(-5, 5), seed=st.integers(0, 2**20))
+
+
+@settings(max_examples=30, deadline=None)
+@given(**_problem)
+def test_fast_paths_same_topk_and_scores_as_exact(N, d, P, K, L, cf, offset, seed):
+    if K >= N:
+        K = N - 1
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(N, d)) * np.geomspace(3, 0.3, d) + offset
+    Z = X[r.integers(0, N, P)] + 0.2 * r.normal(size=(P, d))
+    opts = dict(n_neighbors=K, n_remainder=L, n_noise=2)
+    ref = NearestRemainderScore(X, 0.4, 0.3, search="exact", **opts)
+    s0, V0 = ref(Z, seed)
+    for search in ("float32", "reuse"):
+        est = NearestRemainderScore(X, 0.4, 0.3, search=search, candidate_factor=cf, **opts)
+        s1, V1 = est(Z, seed)
+        np.testing.assert_array_equal(np.sort(est.neighbors_, 1), _brute_topk(Z, X, K))
+        # same sets and same random stream: equal up to rounding
+        np.testing.assert_allclose(s1, s0, rtol=1e-9, atol=1e-9 * np.abs(s0).max())
+        np.testing.assert_allclose(V1, V0, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=25, deadline=None)
+@given(**_problem, moves=st.lists(st.floats(0.0, 1.5), min_size=3, max_size=8))
+def test_reuse_never_misses_a_true_neighbour(N, d, P, K, L, cf, offset, seed, moves):
+    if K >= N:
+        K = N - 1
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(N, d)) + offset
+    Z = X[r.integers(0, N, P)] + 0.1 * r.normal(size=(P, d))
+    est = NearestRemainderScore(X, 0.5, 0.2, search="reuse", candidate_factor=cf, n_neighbors=K, n_remainder=L)
+    kept = 0
+    for i, size in enumerate(moves):
+        Z = Z + size * r.normal(size=Z.shape) * (r.random((P, 1)) < 0.7)   # some particles stay put
+        est(Z, i)
+        np.testing.assert_array_equal(np.sort(est.neighbors_, 1), _brute_topk(Z, X, K))
+        kept += P - est.n_refreshed_ if i else 0
+    assert est.n_float64_ <= P
+
+
+def test_reuse_keeps_lists_for_small_moves_and_refreshes_for_large():
+    r = np.random.default_rng(0)
+    X = r.normal(size=(2000, 5))
+    Z = X[:50] + 0.01 * r.normal(size=(50, 5))
+    est = NearestRemainderScore(X, 0.3, 0.1, search="reuse", n_neighbors=10)
+    est(Z, 0)
+    est(Z + 1e-6, 1)
+    assert est.n_refreshed_ == 0             # tiny moves: every certificate holds
+    est(Z + 5.0, 2)
+    assert est.n_refreshed_ == 50            # far moves: none can hold
+    np.testing.assert_array_equal(np.sort(est.neighbors_, 1), _brute_topk(Z + 5.0, X, 10))
+
+
+def test_same_seed_same_output_and_reset_and_pickle():
+    r = np.random.default_rng(1)
+    X, Z = r.normal(size=(500, 6)), r.normal(size=(20, 6))
+    path = [Z + 0.05 * k for k in range(4)]
+    def run(est):
+        return [est(z, k) for k, z in enumerate(path)]
+    for search in ("float32", "reuse"):
+        a = run(NearestRemainderScore(X, 0.3, 0.4, search=search, n_neighbors=8, n_remainder=12, n_noise=4))
+        est = NearestRemainderScore(X, 0.3, 0.4, search=search, n_neighbors=8, n_remainder=12, n_noise=4)
+        b = run(est)
+        for (s1, V1), (s2, V2) in zip(a, b):
+            np.testing.assert_array_equal(s1, s2)
+            np.testing.assert_array_equal(V1, V2)
+        est.reset()
+        c = run(est)
+        np.testing.assert_array_equal(a[-1][0], c[-1][0])
+        clone = pickle.loads(pickle.dumps(est))
+        assert clone._lists is None and clone._X32 is None
+        np.testing.assert_array_equal(run(clone)[-1][0], a[-1][0])
+
+
+def test_fast_paths_agree_in_distribution_with_straightforward():
+    # straightforward = exact search + remainder by uniform keys; fast = reuse + rejection: different streams,
+    # same law. Mean score over 300 independent calls each; tolerance 5 standard errors of the difference.
+    r = np.random.default_rng(2)
+    X = r.normal(size=(400, 3)) * [2.0, 1.0, 0.5]
+    Z = X[:4] + 0.3 * r.normal(size=(4, 3))
+    kw = dict(n_neighbors=5, n_remainder=20, n_noise=2)
+    ref = NearestRemainderScore(X, 0.6, 0.5, search="exact", remainder_draw="permutation", **kw)
+    fast = NearestRemainderScore(X, 0.6, 0.5, search="reuse", **kw)
+    A = np.stack([ref(Z, 1000 + k)[0] for k in range(300)])
+    B = np.stack([fast(Z, 5000 + k)[0] for k in range(300)])
+    se = np.sqrt(A.var(0) / 300 + B.var(0) / 300)
+    assert np.all(np.abs(A.mean(0) - B.mean(0)) < 5 * se + 1e-12), (A.mean(0), B.mean(0), se)
+
+
+@settings(max_examples=25, deadline=None)
+@given(d=st.integers(1, 800), scale=st.floats(1e-3, 1e3), offset=st.floats(-3, 3), seed=st.integers(0, 2**20))
+def test_rounding_and_screening_bounds_hold(d, scale, offset, seed):
+    r = np.random.default_rng(seed)
+    X = (r.normal(size=(60, d)) + offset) * scale
+    Z = (r.normal(size=(7, d)) + offset) * scale
+    h = 0.5 * (X**2).sum(1)
+    t = h - Z @ X.T
+    q = (h.astype(np.float32) - Z.astype(np.float32) @ X.astype(np.float32).T).astype(float)
+    xn, zn = np.linalg.norm(X, axis=1), np.linalg.norm(Z, axis=1)
+    assert (np.abs(q - t) <= rounding_bound(d, xn.max(), zn)[:, None]).all()
+    s = np.abs(X).max(1) / 32767
+    tt = h - (Z.astype(np.float32) @ np.rint(X / s[:, None]).astype(np.int16).astype(np.float32).T) * s
+    assert (2 * np.abs(tt - t) <= screening_bound(d, s, xn, zn[:, None], np.abs(Z).sum(1)[:, None])).all()
+    # candidate_search: every non-candidate is at least D2 away, in both precisions
+    D = ((Z[:, None] - X[None]) ** 2).sum(-1)
+    for prec in ("float32", "float64"):
+        C, D2 = candidate_search(Z, X, h, 10, prec)
+        out = np.ones_like(D, bool)
+        np.put_along_axis(out, C, False, 1)
+        assert (D[out].reshape(7, -1) >= D2[:, None]).all()
+
+
+@pytest.mark.parametrize("kw,err,msg", [
+    (dict(search="kdtree"), ValueError, "search"), (dict(candidate_factor=0.5), ValueError, "candidate_factor"),
+    (dict(remainder_draw="shuffle"), ValueError, "remainder_draw"),
+    (dict(search="reuse", eta_draw="cholesky"), ValueError, "cholesky")])
+def test_validation_fast_options(kw, err, msg):
+    with pytest.raises(err, match=msg):
+        NearestRemainderScore(np.zeros((5, 2)), 0.1, 0.5, **kw)

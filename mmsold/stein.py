@@ -73,12 +73,13 @@ class SteinKineticSampler(BaseEstimator):
         return -s + self.lam_ + (q - self.mean_) @ self.Lam_
 
     def sample(self, n_samples, random_state=None):
-        "Run `n_steps_` BAOAB steps of `n_samples` independent chains from data initialisation; returns (n, d)."
+        "Run `n_steps_` BAOAB steps of `n_samples` independent chains from training points plus delta-noise; returns (n, d)."
         check_is_fitted(self, "Lam_")
         n = check_int("n_samples", n_samples)
         rng = as_generator(random_state)
-        q = self.X_train_[rng.integers(0, len(self.X_train_), size=n)].copy()
-        p = rng.standard_normal(q.shape)
+        q = self.X_train_[rng.integers(0, len(self.X_train_), size=n)]      # draws: start indices,
+        q = q + float(self.delta) * rng.standard_normal(q.shape)              # then delta-noise,
+        p = rng.standard_normal(q.shape)                                      # then velocities
         h, c = self.step_size_, np.exp(-self.friction_ * self.step_size_)
         g = self._grad_U(q, rng)
         for _ in range(self.n_steps_):

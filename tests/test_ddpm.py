@@ -110,3 +110,60 @@ def test_toy_data_lie_inside_the_default_clip():
         X = f(5000, random_state=0)
         Xs = (X - X.mean(0)) / X.std(0)
         assert np.abs(Xs).max() < DDPM().clip_x0, name
+
+
+def test_stop_rule_against_a_direct_loop():
+    from mmsold.ddpm import _stop_rule
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        h = list(rng.uniform(0.5, 1.0, rng.integers(1, 12)))
+        patience, tol = int(rng.integers(1, 4)), float(rng.choice([0.0, 0.01, 0.1]))
+        # direct: stop iff there are more than `patience` values and none of the last `patience` improves
+        # on the best before them by the relative tolerance
+        expect = len(h) > patience and all(v >= (1 - tol) * min(h[:-patience]) for v in h[-patience:])
+        assert _stop_rule(h, patience, tol) == expect
+
+
+def test_convergence_parameters_are_validated():
+    X = np.zeros((10, 2))
+    for kw in (dict(val_fraction=0.9), dict(ema_decay=1.0), dict(tol=1.5), dict(patience=0),
+               dict(lr_schedule="step"), dict(val_fraction=0.01)):
+        with pytest.raises(ValueError):
+            DDPM(n_iter=2, **kw).fit(np.random.default_rng(0).standard_normal((10, 2)) if "val" in str(kw) else X)
+
+
+@needs_torch
+def test_defaults_keep_the_fixed_budget_behaviour():
+    X = np.random.default_rng(5).standard_normal((200, 2))
+    m = DDPM(hidden=16, n_layers=1, n_iter=30, n_sample_steps=5, random_state=0).fit(X)
+    assert m.n_iter_ == 30 and len(m.loss_) == 30 and len(m.val_loss_) == 0 and not m.stopped_early_
+
+
+@needs_torch
+def test_ema_with_zero_decay_is_the_plain_model():
+    # beta = 0 makes the EMA equal to the current weights after every step: same network as without EMA
+    X = np.random.default_rng(6).standard_normal((300, 2))
+    kw = dict(hidden=16, n_layers=2, n_iter=60, n_sample_steps=10, random_state=1)
+    a, b = DDPM(**kw).fit(X), DDPM(ema_decay=0.0, **kw).fit(X)
+    assert np.array_equal(a.loss_, b.loss_)
+    assert np.array_equal(a.sample(50, random_state=2), b.sample(50, random_state=2))
+    c = DDPM(ema_decay=0.9, **kw).fit(X)   # a real EMA changes the sampled network, not the training path
+    assert np.array_equal(a.loss_, c.loss_)
+    assert not np.array_equal(a.sample(50, random_state=2), c.sample(50, random_state=2))
+
+
+@needs_torch
+def test_early_stopping_stops_when_nothing_improves_and_is_seeded():
+    X = np.random.default_rng(7).standard_normal((300, 2))
+    # tol = 0.99: no evaluation can improve by 99%, so with patience 1 training stops after 2 evaluations
+    kw = dict(hidden=16, n_layers=2, n_iter=1000, eval_every=20, patience=1, tol=0.99, val_fraction=0.2,
+              n_sample_steps=10, random_state=3)
+    m = DDPM(**kw).fit(X)
+    assert m.stopped_early_ and m.n_iter_ == 40 and list(m.val_iters_) == [20, 40]
+    assert m.best_iter_ == m.val_iters_[int(np.argmin(m.val_loss_))]
+    m2 = DDPM(**kw).fit(X)
+    assert np.array_equal(m.val_loss_, m2.val_loss_)
+    assert np.array_equal(m.sample(20, random_state=0), m2.sample(20, random_state=0))
+    # without a reachable stop, the budget is the limit
+    m3 = DDPM(**{**kw, "tol": 0.0, "patience": 100, "n_iter": 60}).fit(X)
+    assert not m3.stopped_early_ and m3.n_iter_ == 60 and list(m3.val_iters_) == [20, 40, 60]

@@ -1,0 +1,304 @@
+#!/usr/bin/env python
+"""Figs. 4 / 7 / 8 substitute (issue 14): Fashion-MNIST in a PCA and an autoencoder latent, the paper's protocol.
+
+The paper's CelebA-HQ experiment (27,000 training / 3,000 test images, P = 3,000, T = 100,
+K = L = 50, h = 5e-4, data start, delta = 0.05) with Fashion-MNIST in its place: 27,000 training
+images (a seeded subset of the 60,000 training split), 3,000 test images (a seeded subset of the
+10,000 test split), and 3,000 further training-split images as a validation set for choosing the
+naive sampler's step. Latents (100-dim): PCA (`mmsold.latent.PCALatent`, no whitening) and a small
+convolutional autoencoder (`mmsold.autoencoder.ConvAutoencoder`, cached on disk). Both are partially
+whitened with `PartialWhitening(k=20)` and divided by sqrt(tau) (units where the tail variance is 1).
+
+Methods (each one ensemble of P particles / samples, decoded to images):
+- data start: P random training latents + delta-noise, no dynamics (what the 100 steps add);
+- MM-SOLD, the paper's estimator and target (nearest_remainder, K = L = 50, M = 2, mixture covariance,
+  data start, h = 5e-4, T = 100, delta = 0.05, sigma = 1);
+- naive SOLD (moment_match=False) at h = 5e-4 (diverges: the step is recorded) and at its best
+  stable step on a small grid (lowest validation KID among finite runs);
+- sigma-CFDM (K = L = 50, M = 2, 100 Euler steps, sigma = 1) in the same whitened latent.
+Metrics in the features of a small CNN trained on the 27,000 training images only (its test accuracy
+is reported): KID (mean +- sd over subsets) and FID (+- sd over bootstrap resamples of the samples)
+against the 3,000 test images, precision / recall in features, memorisation in pixel space against
+the 27,000 training images (share of samples with d1/d2 < 1/3, median nearest-training distance),
+CPU seconds of each sampler. References: 3,000 training images against the test images (what a
+perfect sampler scores), and the test images passed through the latent (encode-decode; the floor the
+decoder sets).
+
+    python paper_figs/fig4_fashion.py          # full (about 20 CPU minutes on a shared machine)
+    python paper_figs/fig4_fashion.py --fast   # tiny (< 60 s), writes paper_figs/_fast/
+"""
+from __future__ import annotations
+
+import os
+
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
+
+import argparse
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from mmsold.autoencoder import HAS_TORCH, ConvAutoencoder, FashionClassifier, frechet_distance  # noqa: E402
+from mmsold.cfdm import SigmaCFDM  # noqa: E402
+from mmsold.datasets import DataFileNotFoundError, fashion_mnist  # noqa: E402
+from mmsold.dynamics import NonFiniteParticlesError  # noqa: E402
+from mmsold.latent import PCALatent  # noqa: E402
+from mmsold.metrics import kernel_inception_distance, precision_recall  # noqa: E402
+from mmsold.sampler import MMSOLD  # noqa: E402
+from mmsold.whitening import PartialWhitening  # noqa: E402
+
+
+def settings(fast: bool) -> dict:
+    if fast:
+        return dict(n_train=2000, n_test=500, n_val=500, P=300, T=20, latent_dim=32, k=10, data_seed=2026,
+                    ae=dict(width=8, n_epochs=4, batch_size=32), clf=dict(n_features=32, width=8, n_epochs=2, batch_size=64),
+                    naive_steps=[5e-6, 5e-5], cfdm=True, kid=dict(n_subsets=10, subset_size=200), n_boot=5,
+                    latents=["PCA", "AE"])
+    return dict(n_train=27000, n_test=3000, n_val=3000, P=3000, T=100, latent_dim=100, k=20, data_seed=2026,
+                ae=dict(width=32, n_epochs=6, batch_size=128), clf=dict(n_features=128, width=16, n_epochs=3, batch_size=128),
+                naive_steps=[1e-6, 1e-5, 1e-4], cfdm=True, kid=dict(n_subsets=50, subset_size=1000), n_boot=20,
+                latents=["AE", "PCA"])
+
+
+PAPER = dict(score_estimator="nearest_remainder", n_neighbors=50, n_remainder=50, n_noise=2,
+             target_covariance="mixture", init="data", step_size=5e-4, delta=0.05, sigma=1.0)
+
+
+def load(cfg):
+    "Seeded subsets: (train, train labels, validation, test, test labels) images in [0, 1]."
+    Xa, ya = fashion_mnist("train")
+    Xb, yb = fashion_mnist("test")
+    rng = np.random.default_rng(cfg["data_seed"])
+    itr = rng.permutation(len(Xa))
+    ite = rng.permutation(len(Xb))[: cfg["n_test"]]
+    tr, va = itr[: cfg["n_train"]], itr[cfg["n_train"]: cfg["n_train"] + cfg["n_val"]]
+    return Xa[tr], ya[tr], Xa[va], Xb[ite], yb[ite]
+
+
+class Latent:
+    "Image <-> whitened latent: encoder (PCA or AE), then PartialWhitening(k) divided by sqrt(tau)."
+
+    def __init__(self, encoder, k, X_train):
+        self.encoder = encoder
+        self.codes_ = encoder.transform(X_train)
+        self.pw = PartialWhitening(k).fit(self.codes_)
+        self.unit = float(np.sqrt(self.pw.tau_))
+        self.W_train = self.pw.transform(self.codes_) / self.unit
+
+    def encode(self, X):
+        return self.pw.transform(self.encoder.transform(X)) / self.unit
+
+    def decode(self, W):
+        return np.clip(self.encoder.inverse_transform(self.pw.inverse_transform(W * self.unit)), 0.0, 1.0)
+
+
+def build_models(cfg, X_train, y_train, cache_dir="default"):
+    "The classifier (features) and both latents; returns (classifier, {name: Latent}, timings)."
+    t = {}
+    c0 = time.process_time()
+    clf = FashionClassifier(random_state=0, cache_dir=cache_dir, **cfg["clf"]).fit(X_train, y_train)
+    t["classifier_fit_cpu"] = time.process_time() - c0
+    lat = {}
+    if "PCA" in cfg["latents"]:
+        lat["PCA"] = Latent(PCALatent(n_components=cfg["latent_dim"], whiten=0.0).fit(X_train), cfg["k"], X_train)
+    if "AE" in cfg["latents"]:
+        c0 = time.process_time()
+        ae = ConvAutoencoder(latent_dim=cfg["latent_dim"], random_state=0, cache_dir=cache_dir, **cfg["ae"]).fit(X_train)
+        t["ae_fit_cpu"] = time.process_time() - c0
+        t["ae_from_cache"] = ae.from_cache_
+        lat["AE"] = Latent(ae, cfg["k"], X_train)
+    return clf, lat, t
+
+
+class Scorer:
+    "All metrics of a set of images against fixed test features and training images."
+
+    def __init__(self, clf, X_train, X_test, cfg):
+        from sklearn.neighbors import NearestNeighbors
+        self.clf, self.cfg = clf, cfg
+        F = clf.transform(X_test)
+        # one fixed scalar for all sets: features divided by the test features' RMS, so the KID kernel
+        # (a.b / f + 1)^3 sees inner products of order 1 (FID is reported in the same units)
+        self.unit = float(np.sqrt(np.mean(F ** 2)))
+        self.F_test = F / self.unit
+        self.nn = NearestNeighbors(n_neighbors=2, algorithm="brute").fit(X_train)
+
+    def __call__(self, images, seed=0):
+        F = self.clf.transform(images) / self.unit
+        kid, kid_sd = kernel_inception_distance(F, self.F_test, random_state=seed, **self.cfg["kid"])
+        rng = np.random.default_rng(seed)
+        boot = [frechet_distance(F[rng.integers(0, len(F), len(F))], self.F_test) for _ in range(self.cfg["n_boot"])]
+        p, r = precision_recall(self.F_test, F)
+        dist, idx = self.nn.kneighbors(images)
+        ratio = np.divide(dist[:, 0], dist[:, 1], out=np.zeros(len(dist)), where=dist[:, 1] > 0)
+        return dict(kid=kid, kid_sd=kid_sd, fid=frechet_distance(F, self.F_test), fid_boot_sd=float(np.std(boot)),
+                    precision=p, recall=r, memorisation=float(np.mean(ratio < 1 / 3)),
+                    median_nn_train=float(np.median(dist[:, 0]))), idx[:, 0]
+
+
+def run_sampler(make, W_train, P, seed):
+    "Fit + sample; returns (latents or None, cpu seconds, note)."
+    c0 = time.process_time()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the stability-bound warning is expected at the paper's step
+            Z, trace = make(seed).fit(W_train).sample(P, return_trace=True)
+        note = ""
+        ce = np.asarray(trace.get("cov_error", []))
+        blown = np.flatnonzero(~(ce < 10))  # covariance error above 10x (or non-finite)
+        if len(blown):
+            note = f"covariance error > 10 from step {blown[0] + 1} (final {ce[-1]:.3g}); "
+        big = float(np.max(np.abs(Z))) if np.all(np.isfinite(Z)) else np.inf
+        if big > 1e4 * max(1.0, float(np.max(np.abs(W_train)))):
+            Z, note = None, note + f"diverged: max |z| = {big:.3g} after the run (training latents <= {np.max(np.abs(W_train)):.3g})"
+    except (NonFiniteParticlesError, FloatingPointError) as e:  # raised by the sampler, naming the step
+        Z, note = None, f"diverged: {e}"
+    return Z, time.process_time() - c0, note
+
+
+def methods(cfg, h_naive=None):
+    T = cfg["T"]
+    out = {"MM-SOLD": lambda s: MMSOLD(**PAPER, n_steps=T, random_state=s),
+           "naive SOLD (h=5e-4)": lambda s: MMSOLD(**PAPER, n_steps=T, moment_match=False, random_state=s)}
+    if h_naive is not None:
+        out[f"naive SOLD (h={h_naive:g})"] = lambda s: MMSOLD(**{**PAPER, "step_size": h_naive}, n_steps=T,
+                                                             moment_match=False, random_state=s)
+    if cfg["cfdm"]:
+        out["sigma-CFDM"] = lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
+                                                n_remainder=50, n_noise=2, random_state=s)
+    return out
+
+
+def grid_png(path, panels, ncol=10, nrow=4):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    nc = min(4, len(panels))
+    nr = -(-len(panels) // nc)
+    fig, axes = plt.subplots(nr, nc, figsize=(0.3 * ncol * nc, (0.3 * nrow + 0.4) * nr), squeeze=False)
+    for ax in axes.ravel()[len(panels):]:
+        ax.axis("off")
+    for ax, (title, ims) in zip(axes.ravel(), panels):
+        ims = np.asarray(ims)[: ncol * nrow]
+        ims = np.concatenate([ims, np.zeros((ncol * nrow - len(ims), 784))]) if len(ims) < ncol * nrow else ims
+        g = ims.reshape(nrow, ncol, 28, 28).transpose(0, 2, 1, 3).reshape(nrow * 28, ncol * 28)
+        ax.imshow(g, cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(title, fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--fast", action="store_true")
+    ap.add_argument("--cache-dir", default="default", help="model cache directory ('default' = ~/.cache/mmsold)")
+    ap.add_argument("--latents", default=None, help="comma-separated subset of AE,PCA (default both)")
+    ap.add_argument("--no-cfdm", action="store_true", help="skip sigma-CFDM (slow at N = 27,000: its k-NN index is a tree in 100 dims)")
+    ap.add_argument("--naive-steps", default=None, help="comma-separated naive-SOLD step grid (default in settings)")
+    args = ap.parse_args(argv)
+    out_dir = HERE / "_fast" if args.fast else HERE
+    out_dir.mkdir(exist_ok=True)
+    if not HAS_TORCH:
+        print("skipped: PyTorch is not installed (pip install mmsold[baselines])")
+        return 0
+    cfg = settings(args.fast)
+    if args.latents:
+        cfg["latents"] = args.latents.split(",")
+    if args.no_cfdm:
+        cfg["cfdm"] = False
+    if args.naive_steps:
+        cfg["naive_steps"] = [float(v) for v in args.naive_steps.split(",")]
+    t_all = time.perf_counter()
+    try:
+        X_train, y_train, X_val, X_test, y_test = load(cfg)
+    except DataFileNotFoundError as e:
+        print("skipped:", e)
+        return 0
+    clf, lat, timings = build_models(cfg, X_train, y_train, args.cache_dir)
+    acc = clf.score(X_test, y_test)
+    print(f"classifier test accuracy {acc:.4f}; timings {timings}", flush=True)
+    score = Scorer(clf, X_train, X_test, cfg)
+    val_score = Scorer(clf, X_train, X_val, cfg)
+    def write_outputs(final=False):
+        seconds = time.perf_counter() - t_all
+        meta = dict(settings=cfg, paper_params=PAPER, classifier_test_accuracy=acc, timings=timings, wall_seconds=seconds, complete=final,
+                    naive_validation=naive_val)
+        (out_dir / "fig4_fashion.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
+        cols = ["kid", "kid_sd", "fid", "fid_boot_sd", "precision", "recall", "memorisation", "median_nn_train", "cpu_seconds"]
+        lines = [f"Fashion-MNIST, {cfg['n_train']} training / {cfg['n_test']} test images, P = {cfg['P']}, T = {cfg['T']}; "
+                 f"classifier test accuracy {acc:.4f}." + ("" if final else " PARTIAL RUN (in progress or interrupted)."), "",
+                 "| latent | method | " + " | ".join(cols) + " | note |", "|" + " --- |" * (len(cols) + 3)]
+        for r in rows:
+            cells = [("-" if c not in r else f"{r[c]:.3e}" if c.startswith("kid") else f"{r[c]:.3f}") for c in cols]
+            lines.append(f"| {r['latent']} | {r['method']} | " + " | ".join(cells) + f" | {r.get('note', '')[:90]} |")
+        (out_dir / "fig4_fashion.md").write_text("\n".join(lines) + "\n")
+        grid_png(out_dir / "fig4_fashion_grid.png", panels)
+        if nearest:
+            pn = []
+            for name, (s, n) in nearest.items():
+                pn += [(f"{name} MM-SOLD samples", s), (f"their nearest training images", n)]
+            grid_png(out_dir / "fig4_fashion_nearest.png", pn, ncol=5, nrow=2)
+        return seconds
+
+    rows = []
+    ref, _ = score(X_train[np.random.default_rng(1).choice(len(X_train), cfg["P"], replace=False)])
+    rows.append(dict(latent="-", method="reference: training images", **ref, cpu_seconds=0.0, note=""))
+    panels, nearest, naive_val = [("test images", X_test)], {}, {}
+    for name, L in lat.items():
+        rec = L.decode(L.encode(X_test))
+        mse = float(np.mean((rec - X_test) ** 2))
+        r, _ = score(rec)
+        rows.append(dict(latent=name, method="test images encoded-decoded", **r, cpu_seconds=0.0,
+                         note=f"reconstruction MSE {mse:.4f}"))
+        print(f"[{name}] reconstruction MSE {mse:.4f}; KID of reconstructions {r['kid']:.2e}", flush=True)
+        rng = np.random.default_rng(0)
+        Zd = L.W_train[rng.integers(0, len(L.W_train), cfg["P"])] + PAPER["delta"] * rng.standard_normal(
+            (cfg["P"], L.W_train.shape[1]))
+        r, _ = score(L.decode(Zd))
+        rows.append(dict(latent=name, method="data start (no dynamics)", **r, cpu_seconds=0.0, note=""))
+        # naive SOLD: its best stable step on validation KID
+        val = []
+        for h in cfg["naive_steps"]:
+            Z, cpu, note = run_sampler(lambda s: MMSOLD(**{**PAPER, "step_size": h}, n_steps=cfg["T"],
+                                                        moment_match=False, random_state=s), L.W_train, cfg["P"], 10_000)
+            v = val_score(L.decode(Z))[0]["kid"] if Z is not None else np.inf
+            val.append(dict(step_size=h, val_kid=v, note=note, cpu_seconds=cpu))
+            print(f"[{name}] naive SOLD h={h:g}: validation KID {v:.3e} {note[:80]}", flush=True)
+        finite = [v for v in val if np.isfinite(v["val_kid"])]
+        h_best = min(finite, key=lambda v: v["val_kid"])["step_size"] if finite else None
+        for mname, make in methods(cfg, h_best).items():
+            Z, cpu, note = run_sampler(make, L.W_train, cfg["P"], 0)
+            if Z is None:
+                rows.append(dict(latent=name, method=mname, cpu_seconds=cpu, note=note[:200]))
+                print(f"[{name}] {mname}: {note[:120]} ({cpu:.0f} s)", flush=True)
+                continue
+            ims = L.decode(Z)
+            r, idx = score(ims)
+            rows.append(dict(latent=name, method=mname, **r, cpu_seconds=cpu, note=note,
+                             move=float(np.median(np.linalg.norm(Z - L.W_train[idx], axis=1)))))
+            print(f"[{name}] {mname}: KID {r['kid']:.3e} +- {r['kid_sd']:.1e}  FID {r['fid']:.3f} +- "
+                  f"{r['fid_boot_sd']:.3f}  P/R {r['precision']:.2f}/{r['recall']:.2f}  memo {r['memorisation']:.3f}"
+                  f"  nn {r['median_nn_train']:.2f}  cpu {cpu:.0f} s", flush=True)
+            if mname in ("MM-SOLD", "sigma-CFDM") or mname.startswith("naive SOLD (h=") and "5e-4" not in mname:
+                panels.append((f"{name}: {mname}", ims))
+            if mname == "MM-SOLD":
+                nearest[name] = (ims[:10], X_train[idx[:10]])
+        naive_val[name] = val
+        write_outputs()  # partial results survive an interrupted run
+    seconds = write_outputs(final=True)
+    print(f"wrote {out_dir}/fig4_fashion.{{json,md}} and grids in {seconds:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

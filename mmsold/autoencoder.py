@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import time
@@ -15,18 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import check_int, check_real, validate_data
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
-
-def _import_torch():
-    "Import torch lazily, with an actionable message when the optional extra is missing."
-    try:
-        import torch
-    except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("this model needs PyTorch, an optional extra: install it with "
-                          "`pip install mmsold[baselines]` (or a CPU build of torch)") from e
-    return torch
+from .ddpm import HAS_TORCH, import_torch
 
 
 def cache_path(cache_dir, kind, params, *arrays):
@@ -69,7 +57,7 @@ def as_images(X, name="X"):
     return X
 
 # %% auto #0
-__all__ = ['HAS_TORCH', 'cache_path', 'as_images', 'ConvAutoencoder', 'frechet_distance', 'FashionClassifier']
+__all__ = ['cache_path', 'as_images', 'ConvAutoencoder', 'frechet_distance', 'FashionClassifier']
 
 # %% ../nbs/32_fashion.ipynb #ec7d3223
 def _autoencoder_net(torch, latent_dim, width):
@@ -113,7 +101,7 @@ class _TorchModel:
         return {k: v for k, v in self.get_params().items() if k not in self._cache_exclude}
 
     def _fit_cached(self, *arrays):
-        torch = _import_torch()
+        torch = import_torch("mmsold.autoencoder")
         threads = torch.get_num_threads()
         torch.set_num_threads(self.n_threads)
         tic = time.perf_counter()
@@ -144,7 +132,7 @@ class _TorchModel:
 
     def _apply(self, module, X, batch=2048):
         "Run `module` on rows of X in batches without gradients; float64 output."
-        torch = _import_torch()
+        torch = import_torch("mmsold.autoencoder")
         threads = torch.get_num_threads()
         torch.set_num_threads(self.n_threads)
         try:

@@ -16,17 +16,18 @@ from .core import as_generator, check_int, check_real, validate_data
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 
 
-def _import_torch():
-    "Import torch lazily, with an actionable message when the optional extra is missing."
+def import_torch(what: str = "mmsold.ddpm.DDPM"):
+    "Import torch lazily, with an actionable message naming `what` needs it when the optional extra is missing."
     try:
         import torch
     except ImportError as e:  # pragma: no cover - depends on the environment
-        raise ImportError("mmsold.ddpm.DDPM needs PyTorch, an optional extra: install it with "
+        raise ImportError(f"{what} needs PyTorch, an optional extra: install it with "
                           "`pip install mmsold[baselines]` (or a CPU build of torch)") from e
     return torch
 
 # %% auto #0
-__all__ = ['HAS_TORCH', 'linear_beta_schedule', 'ddim_timesteps', 'timestep_embedding', 'ddim_step', 'ddim_sample', 'DDPM']
+__all__ = ['HAS_TORCH', 'import_torch', 'linear_beta_schedule', 'ddim_timesteps', 'timestep_embedding', 'ddim_step',
+           'ddim_sample', 'DDPM']
 
 # %% ../nbs/21_ddpm.ipynb #ed4dd46c
 def linear_beta_schedule(n_steps=1000, beta_start=1e-4, beta_end=0.02):
@@ -317,7 +318,7 @@ class DDPM:
         rng = as_generator(self.random_state)
         tic = time.perf_counter()
         X_tr, X_val = self._split(X, rng)  # validates the split before torch is needed
-        torch = _import_torch()
+        torch = import_torch()
         self.mean_ = X_tr.mean(axis=0)
         self.scale_ = np.where(X_tr.std(axis=0) > 0, X_tr.std(axis=0), 1.0)
         Xs = torch.from_numpy((X_tr - self.mean_) / self.scale_)
@@ -431,7 +432,7 @@ class DDPM:
         if not hasattr(self, "net_"):
             raise RuntimeError("call fit(X) before sample()")
         n_samples = check_int("n_samples", n_samples)
-        torch = _import_torch()
+        torch = import_torch()
         rng = as_generator(self.random_state if random_state is None else random_state)
         tic = time.perf_counter()
         threads = torch.get_num_threads()

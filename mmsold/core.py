@@ -11,7 +11,7 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['MAGNITUDE_MARGIN', 'MAX_BLOCK_ELEMENTS', 'as_generator', 'check_int', 'check_real', 'check_choice', 'check_bool',
-           'validate_data', 'check_magnitude', 'sq_dists', 'row_blocks', 'softmax_rows']
+           'validate_data', 'check_magnitude', 'sq_dists', 'row_blocks', 'softmax_rows', 'Registry']
 
 # %% ../nbs/00_core.ipynb #020bedc8
 def as_generator(random_state=None) -> np.random.Generator:
@@ -163,3 +163,16 @@ def softmax_rows(A: np.ndarray, out: bool = False) -> tuple[np.ndarray, np.ndarr
     s = W.sum(axis=-1, keepdims=True)
     W /= s
     return W, np.log(s[..., 0]) + amax[..., 0]
+
+# %% ../nbs/00_core.ipynb #4137e098
+class Registry(dict):
+    "A name -> implementation dict whose entries a re-run of their definition in `__main__` does not replace."
+
+    def __setitem__(self, name, obj):
+        if name in self and getattr(obj, "__module__", None) == "__main__":
+            return
+        super().__setitem__(name, obj)
+
+    def update(self, *args, **kw):
+        for k, v in dict(*args, **kw).items():
+            self[k] = v

@@ -10,6 +10,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 from tqdm.auto import tqdm
 
+from .core import Registry
 from .manifold import retract
 
 # %% auto #0
@@ -66,7 +67,7 @@ def lm_step(state: LangevinState, grad: GradientFn, h: float, rng: np.random.Gen
     return LangevinState(Y, xi_next), StepInfo(V)
 
 # %% ../nbs/03a_dynamics.ipynb #63e726a4
-STEPS: dict[str, Callable] = {"em": em_step, "lm": lm_step}
+STEPS: dict[str, Callable] = Registry(em=em_step, lm=lm_step)
 
 
 def make_kernel(name: str, grad: GradientFn, h: float, constrained: bool = True, **options) -> Callable:

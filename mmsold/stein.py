@@ -11,6 +11,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from .core import as_generator, check_int, check_real, validate_data
+from .dynamics import NonFiniteParticlesError, make_kernel, run_langevin
+from .kinetic import KineticState  # registers the "baoab" step
 from .score import make_score_estimator
 
 # %% auto #0
@@ -76,19 +78,12 @@ class SteinKineticSampler(BaseEstimator):
         "Run `n_steps_` BAOAB steps of `n_samples` independent chains from training points plus delta-noise; returns (n, d)."
         check_is_fitted(self, "Lam_")
         n = check_int("n_samples", n_samples)
-        rng = as_generator(random_state)
+        rng = as_generator(self.random_state if random_state is None else random_state)
         q = self.X_train_[rng.integers(0, len(self.X_train_), size=n)]      # draws: start indices,
         q = q + float(self.delta) * rng.standard_normal(q.shape)              # then delta-noise,
-        p = rng.standard_normal(q.shape)                                      # then velocities
-        h, c = self.step_size_, np.exp(-self.friction_ * self.step_size_)
-        g = self._grad_U(q, rng)
-        for _ in range(self.n_steps_):
-            p -= 0.5 * h * g
-            q += 0.5 * h * p
-            p = c * p + np.sqrt(1.0 - c * c) * rng.standard_normal(q.shape)
-            q += 0.5 * h * p
-            g = self._grad_U(q, rng)
-            p -= 0.5 * h * g
-        if not np.isfinite(q).all():
-            raise FloatingPointError("BAOAB chains diverged (non-finite positions): reduce step_size")
-        return q
+        grad = lambda q_, rng_: (self._grad_U(q_, rng_), None)
+        state = KineticState(q, rng.standard_normal(q.shape), grad(q, rng)[0])  # then velocities, then a gradient
+        kernel = make_kernel("baoab", grad, self.step_size_, constrained=False, gamma=self.friction_)
+        diverged = lambda k: NonFiniteParticlesError(f"BAOAB chains became non-finite at step {k + 1}: reduce "
+                                                     f"step_size (now {self.step_size_:g})")
+        return run_langevin(kernel, state, self.n_steps_, rng, diverged=diverged).Y

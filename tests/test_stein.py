@@ -92,3 +92,12 @@ def test_sampler_bad_parameters():
         SteinKineticSampler(step_size=0.0).fit(X)
     with pytest.raises(TypeError, match="score_options"):
         SteinKineticSampler(score_options=[1]).fit(X)
+
+
+def test_estimator_seed_fixes_fit_and_sample():
+    from mmsold.datasets import checkerboard
+    X = checkerboard(300, random_state=0)
+    kw = dict(delta=0.2, sigma=0.1, step_size=5e-3, n_steps=20, random_state=7)
+    a = SteinKineticSampler(**kw).fit(X).sample(100)
+    b = SteinKineticSampler(**kw).fit(X).sample(100)
+    np.testing.assert_array_equal(a, b)

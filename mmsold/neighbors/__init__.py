@@ -11,7 +11,7 @@ import numbers
 
 import numpy as np
 
-from ..core import check_choice, check_int
+from ..core import Registry, check_choice, check_int
 
 # %% auto #0
 __all__ = ['NEIGHBOR_SEARCHES', 'AUTO_RULE', 'SEARCHES', 'check_k', 'check_jobs', 'as_queries', 'softmax_average',
@@ -132,7 +132,7 @@ class AnchoredSearch(NeighborSearch):
         return len(Y) // P
 
 # %% ../../nbs/40_neighbors.ipynb #0069d886
-NEIGHBOR_SEARCHES: dict[str, type[NeighborSearch]] = {}
+NEIGHBOR_SEARCHES: dict[str, type[NeighborSearch]] = Registry()
 
 AUTO_RULE = ((2, "grid"), (12, "kdtree"), (np.inf, "brute"), (np.inf, "reference"))
 

@@ -10,7 +10,7 @@ import inspect
 
 import numpy as np
 
-from ..core import check_real
+from ..core import Registry, check_real
 
 # %% auto #0
 __all__ = ['SCORE_ESTIMATORS', 'ScoreEstimator', 'make_score_estimator']
@@ -63,7 +63,7 @@ class ScoreEstimator(abc.ABC):
         return f"{type(self).__name__}(N={len(self.X)}, d={self.X.shape[1]}, delta={self.delta:g}, sigma={self.sigma:g}" + (f", {opts})" if opts else ")")
 
 # %% ../../nbs/01b_score.ipynb #24ea8e5b
-SCORE_ESTIMATORS: dict[str, type[ScoreEstimator]] = {}
+SCORE_ESTIMATORS: dict[str, type[ScoreEstimator]] = Registry()
 
 
 def make_score_estimator(name: str, X, delta, sigma, **options) -> ScoreEstimator:

@@ -26,7 +26,7 @@ from .score import SCORE_ESTIMATORS, make_score_estimator
 # %% auto #0
 __all__ = ['TARGET_COVARIANCES', 'DEFAULT_STEP_FRACTION', 'SHARED_SCORE_OPTIONS', 'INTEGRATORS', 'INITS', 'pulled_back_gradient',
            'mixture_covariance', 'target_moments', 'stability_bound', 'step_size_warning', 'choose_score_estimator',
-           'score_options', 'MomentMatchedSampler', 'MMSOLD']
+           'score_options', 'RegistryOptions', 'MomentMatchedSampler', 'MMSOLD']
 
 # %% ../nbs/03_sampler.ipynb #1895a727
 def pulled_back_gradient(score, mu: np.ndarray, L: np.ndarray):
@@ -103,6 +103,22 @@ def score_options(name: str, params: dict, N: int) -> dict:
     return {**opts, **(params.get("score_params") or {})}
 
 # %% ../nbs/03_sampler.ipynb #73de1fb5
+class RegistryOptions(StrOptions):
+    "scikit-learn's string constraint over the live keys of a registry, plus the names in `extra`."
+
+    def __init__(self, registry: dict, extra=("auto",)):
+        self.registry, self.extra = registry, tuple(extra)
+        super().__init__(set())
+
+    @property
+    def options(self):
+        return set(self.extra) | set(self.registry)
+
+    @options.setter
+    def options(self, value):  # the base class assigns it; the registry is the source of truth
+        pass
+
+# %% ../nbs/03_sampler.ipynb #4aff9ef9
 _SEED_TYPES = [None, Integral, np.random.Generator, np.random.RandomState, np.random.SeedSequence]
 _LIVE_PARAMS = ("random_state", "progress")  # may change between fit and sample
 
@@ -122,12 +138,12 @@ class MomentMatchedSampler(BaseEstimator):
         "sigma": [Interval(Real, 0, None, closed="left")],
         "step_size": [Interval(Real, 0, None, closed="neither"), None],
         "n_steps": [Interval(Integral, 1, None, closed="left")],
-        "score_estimator": [StrOptions({"auto"} | set(SCORE_ESTIMATORS))],
+        "score_estimator": [RegistryOptions(SCORE_ESTIMATORS)],
         "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
         "n_noise": [Interval(Integral, 1, None, closed="left")],
         "n_remainder": [Interval(Integral, 0, None, closed="left")],
         "n_quad": [Interval(Integral, 2, None, closed="left")],
-        "neighbor_search": [StrOptions({"auto"} | set(NEIGHBOR_SEARCHES))],
+        "neighbor_search": [RegistryOptions(NEIGHBOR_SEARCHES)],
         "search_params": [dict, None],
         "score_params": [dict, None],
         "moment_match": ["boolean"],

@@ -14,7 +14,7 @@ from . import SCORE_ESTIMATORS, ScoreEstimator
 
 # %% auto #0
 __all__ = ['SEARCHES', 'REMAINDER_DRAWS', 'Selection', 'select_centres', 'draw_eta', 'rounding_bound', 'candidate_search',
-           'certified', 'screening_bound', 'NearestRemainderScore', 'nearest_remainder_score']
+           'certified', 'screening_bound', 'smoothed_weights', 'NearestRemainderScore', 'nearest_remainder_score']
 
 # %% ../../nbs/01d_nearest_remainder.ipynb #9e92db9d
 class Selection(NamedTuple):
@@ -136,6 +136,17 @@ def screening_bound(d, x_scale, x_norm, z_norm, z_l1):
     g = (d + 2) * u / (1 - (d + 2) * u)
     return 4.0 * (0.5 * x_scale * z_l1 + (g + u) * (x_norm + 0.5 * x_scale * np.sqrt(d)) * z_norm) * (1 + 1e-6)
 
+# %% ../../nbs/01d_nearest_remainder.ipynb #a7c3e1f0
+def smoothed_weights(a: np.ndarray, eta: np.ndarray | None, antithetic: bool):
+    "Softmax weights (B, M, m) and log-sum-exps (B, M) of logits `a` (B, m) shifted by each draw of `eta` (B, M', m), and by -eta when `antithetic`; None: no smoothing."
+    if eta is None:
+        A = a[:, None, :]
+    else:
+        if antithetic:
+            eta = np.concatenate([eta, -eta], axis=1)
+        A = a[:, None, :] + eta
+    return softmax_rows(A, out=True)
+
 # %% ../../nbs/01d_nearest_remainder.ipynb #09dab933
 def _rows_dot(G, Q):
     "Products (B, n, q) of gathered rows G (B, n, d) with the q stacked vectors Q (B, q, d) of each block row."
@@ -227,14 +238,8 @@ class NearestRemainderScore(ScoreEstimator):
         for sl in row_blocks(P, m * d, 2**21):
             Xs = X[sel.idx[sl]]                                   # (B, m, d)
             a = (np.einsum("bmd,bd->bm", Xs, Z[sl]) - 0.5 * self.x_sq[sel.idx[sl]]) / d2 + sel.log_corr[sl]
-            if n_draws:
-                eta = draw_eta(Xs, self.sigma, n_draws, rng, method) / d2
-                if self.antithetic:
-                    eta = np.concatenate([eta, -eta], axis=1)
-                A = a[:, None, :] + eta
-            else:
-                A = a[:, None, :]
-            W, lse = softmax_rows(A, out=True)
+            eta = draw_eta(Xs, self.sigma, n_draws, rng, method) / d2 if n_draws else None
+            W, lse = smoothed_weights(a, eta, self.antithetic)
             s[sl] = (np.einsum("bm,bmd->bd", W.mean(1), Xs) - Z[sl]) / d2
             lse_mean[sl] = lse.mean(1)
         self.neighbors_ = sel.idx[:, :min(self.n_neighbors, len(X))]
@@ -300,14 +305,8 @@ class NearestRemainderScore(ScoreEstimator):
             a = (full[:, :, 0] - hs) / d2
             if L:
                 a[:, K:] += corr
-            if full.shape[2] > 1:
-                eta = full[:, :, 1:].transpose(0, 2, 1) / d2                  # (B, M', m)
-                if self.antithetic:
-                    eta = np.concatenate([eta, -eta], axis=1)
-                A = a[:, None, :] + eta
-            else:
-                A = a[:, None, :]
-            W, lse = softmax_rows(A, out=True)
+            eta = full[:, :, 1:].transpose(0, 2, 1) / d2 if full.shape[2] > 1 else None   # (B, M', m)
+            W, lse = smoothed_weights(a, eta, self.antithetic)
             wbar = W.mean(1)                                                  # (B, m)
             wc = np.zeros(Cb.shape)
             np.put_along_axis(wc, part, wbar[:, :K], 1)

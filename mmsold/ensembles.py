@@ -63,8 +63,8 @@ def sample_ensembles(estimator, n_ensembles, n_particles, n_jobs=None, random_st
     """Run `n_ensembles` independent clouds of `n_particles` each from a fitted sampler; returns them stacked.
 
     Each ensemble is ONE moment-matched cloud: with `moment_match=True` every block
-    `Z[e * n_particles:(e + 1) * n_particles]` has mean mu* and covariance Sigma* exactly (SPEC,
-    the constraint set of the particle system). The union is E independent clouds, not one
+    `Z[e * n_particles:(e + 1) * n_particles]` has mean mu* and covariance Sigma* exactly
+    (the constraint set of the particle system). The union is E independent clouds, not one
     moment-matched particle system of E * n_particles particles (its pooled mean and covariance are
     exact only as a consequence of the blocks'; its finite-P error is that of P particles).
 

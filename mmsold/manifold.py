@@ -45,7 +45,7 @@ def moment_coordinates(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """Empirical mean mu (d,), population covariance Sigma (d, d) and a factor L (d, r), Sigma = L L^T.
 
     L is the Cholesky factor when Sigma has full rank and a thin factor otherwise, so
-    Z = 1 mu^T + Y L^T stays in the data's affine hull (SPEC sections 1 and 4). The rank r is decided
+    Z = 1 mu^T + Y L^T stays in the data's affine hull. The rank r is decided
     on the correlation matrix (scale-free, see the notebook), and the thin factor is accurate in
     every column's own scale.
 
@@ -150,7 +150,7 @@ def to_particles(Y: np.ndarray, mu: np.ndarray, L: np.ndarray) -> np.ndarray:
     Parameters
     ----------
     Y : ndarray of shape (P, r) or (..., P, r)
-        Coordinates on the moment manifold M (SPEC section 4).
+        Coordinates on the moment manifold M.
     mu : ndarray of shape (d,)
         The data mean.
     L : ndarray of shape (d, r)
@@ -190,7 +190,7 @@ def manifold_error(Y: np.ndarray) -> float:
     Parameters
     ----------
     Y : ndarray of shape (P, r)
-        Coordinates to check against M = {1^T Y = 0, Y^T Y = P I} (SPEC section 4).
+        Coordinates to check against M = {1^T Y = 0, Y^T Y = P I}.
 
     Returns
     -------
@@ -236,7 +236,7 @@ def sym(A: np.ndarray) -> np.ndarray:
 def tangent_project(Y: np.ndarray, xi: np.ndarray) -> np.ndarray:
     """Orthogonal projection onto T_Y M: Pi_Y(xi) = C xi - Y sym(Y^T C xi) / P (Y on the manifold).
 
-    Implements the tangent projection of SPEC section 4; T_Y M = {xi : 1^T xi = 0,
+    The tangent projection derived above; T_Y M = {xi : 1^T xi = 0,
     Y^T xi + xi^T Y = 0}.
 
     Parameters
@@ -258,7 +258,7 @@ def tangent_project(Y: np.ndarray, xi: np.ndarray) -> np.ndarray:
 def retract(X: np.ndarray) -> np.ndarray:
     """Closest point on M: R(X) = sqrt(P) X_c (X_c^T X_c)^(-1/2), X_c = C X.
 
-    The retraction of SPEC section 4: the nearest point of M in Frobenius norm, computed with the
+    The retraction derived above: the nearest point of M in Frobenius norm, computed with the
     symmetric inverse square root of the r x r Gram matrix.
 
     Parameters
@@ -298,6 +298,6 @@ def pullback_gradient(G_Z: np.ndarray, L: np.ndarray) -> np.ndarray:
     Returns
     -------
     G_Y : ndarray of shape (P, r) or (..., P, r)
-        The gradient of F with respect to the coordinates Y (the paper's eq. (34), SPEC section 4).
+        The gradient of F with respect to the coordinates Y (the paper's eq. (34)).
     """
     return G_Z @ L

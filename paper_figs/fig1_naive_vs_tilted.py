@@ -3,7 +3,7 @@
 
 Two moons (N = 300 training points), delta = 0.2, several smoothing bandwidths sigma. Top row:
 pi_naive ∝ exp(-V_{delta,sigma}); bottom row: the exponential tilt pi_MM with the data's mean and
-covariance (SPEC section 3), both from `mmsold.tilt.solve_tilt_on_grid` on a 121 x 121 tensor grid,
+covariance (notebooks 11 and 11b), both from `mmsold.tilt.solve_tilt_on_grid` on a 121 x 121 tensor grid,
 V by discrete Gaussian convolution on a refined grid. Titles give each density's covariance error
 ||cov - Sigma*||_F / ||Sigma*||_F (on the grid) and KL(pi_MM || pi_naive), computed here in the log
 domain from the multipliers (so it stays finite where the naive density underflows).
@@ -85,7 +85,7 @@ def main(argv=None):
     extent = [axes[0][0], axes[0][-1], axes[1][0], axes[1][-1]]
     for j, sigma in enumerate(cfg["sigmas"]):
         c0 = time.process_time()
-        # V by discrete Gaussian convolution on a refined grid (accurate to ~1e-10; SPEC section 2)
+        # V by discrete Gaussian convolution on a refined grid (accurate to ~1e-10; notebook 11b)
         sol = solve_tilt_on_grid(X, args.delta, sigma, axes=axes, potential="convolution")
         w = sol.weights.ravel()
         errs = []

@@ -31,7 +31,7 @@ def test_multipliers_vanish_for_the_datas_own_gaussian_potential(seed, d):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), d=st.integers(1, 5))
 def test_gaussian_tilt_identity(seed, d):
-    "For V of N(mu, C) the tilt to the data moments is Lam = S^-1 - C^-1, lam = -C^-1 (x_bar - mu) (SPEC section 3)."
+    "For V of N(mu, C) the tilt to the data moments is Lam = S^-1 - C^-1, lam = -C^-1 (x_bar - mu) (notebook 11)."
     X = _gauss(seed, 120, d)
     r = np.random.default_rng(seed + 7)
     B = r.normal(size=(d, d)); C = B @ B.T + np.eye(d); mu = r.normal(size=d)

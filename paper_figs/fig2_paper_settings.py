@@ -15,7 +15,7 @@ particles, T = 200 steps (SW2 also recorded after 100), the full sigma grid at M
 sigma in {0, 0.05, 0.2} at M = 4 and 8, sigma-CFDM with M = 2 only and 200 Euler steps from t0 = h;
 20,000 fresh target points for SW2 as in the paper. One seed per cell. Also run: the M = 2 grid at
 h / lambda_max(Sigma*), the step the paper's h would correspond to if the authors' Langevin step is
-taken in data coordinates (ours is preconditioned by Sigma*, see PAPER_SETTINGS.md).
+taken in data coordinates (ours is preconditioned by Sigma*, see paper_figs/README.md, "The paper's settings").
 
     python paper_figs/fig2_paper_settings.py          # full -> fig2_paper_settings.{png,json,md}
     python paper_figs/fig2_paper_settings.py --fast   # tiny (< 30 s) -> paper_figs/_fast/

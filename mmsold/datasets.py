@@ -5,14 +5,10 @@
 # %% ../nbs/00_datasets.ipynb #73102db2
 from __future__ import annotations
 
-import csv
 import gzip
 import hashlib
-import math
 import numbers
 import os
-import tokenize
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,10 +16,9 @@ import numpy as np
 from .core import as_generator, check_int, check_real, validate_data
 
 # %% auto #0
-__all__ = ['TOY_DATASETS', 'LOADABLE_SUFFIXES', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_SHA256',
-           'FASHION_MNIST_CLASSES', 'FASHION_MNIST_MISSING', 'checkerboard', 'two_spirals', 'moons', 'eight_gaussians',
-           'swiss_roll_2d', 'load_toy', 'describe_toy', 'latent_manifold', 'load_digits_class', 'load_digits_all',
-           'DataFileNotFoundError', 'check_npy_header', 'load_quoted_table', 'load_array', 'split', 'read_idx',
+__all__ = ['TOY_DATASETS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_SHA256', 'FASHION_MNIST_CLASSES',
+           'FASHION_MNIST_MISSING', 'checkerboard', 'two_spirals', 'moons', 'eight_gaussians', 'swiss_roll_2d',
+           'load_toy', 'describe_toy', 'latent_manifold', 'load_digits_class', 'load_digits_all', 'split', 'read_idx',
            'fashion_mnist']
 
 # %% ../nbs/00_datasets.ipynb #ce25ad17
@@ -234,221 +229,9 @@ def load_digits_all(rescale: bool = False) -> tuple[np.ndarray, np.ndarray]:
     X, y = _digits_raw()
     return (X / 16.0 if rescale else X), y
 
-# %% ../nbs/00_datasets.ipynb #00275017
-class DataFileNotFoundError(FileNotFoundError, ValueError):
-    """A data file that does not exist (both a `FileNotFoundError` and a `ValueError`)."""
-
-
-LOADABLE_SUFFIXES = (".npy", ".csv", ".tsv", ".txt")
-
-# %% ../nbs/00_datasets.ipynb #9db26155
-def _is_number(field: str) -> bool:
-    try:
-        float(field)
-        return True
-    except ValueError:
-        return False
-
-
-def _data_lines(path: Path):
-    "Yield (line_number, stripped_line) for the non-blank lines of a text file, comments removed."
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            s = line.split("#", 1)[0].strip()
-            if s:
-                yield lineno, s
-
-
-def _split(line: str, delimiter):
-    "The stripped fields of `line`, split on `delimiter` (None: any whitespace)."
-    return [f.strip() for f in (line.split(delimiter) if delimiter else line.split())]
-
-# %% ../nbs/00_datasets.ipynb #609c1e06
-def _explain_text_failure(path: Path, delimiter, skip: int) -> str:
-    "Scan a text file that np.loadtxt refused and describe the first bad line."
-    width = None
-    with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if lineno <= skip:
-                continue
-            s = line.split("#", 1)[0].strip()
-            if not s:
-                continue
-            fields = _split(s, delimiter)
-            for col, f in enumerate(fields, start=1):
-                if f == "":
-                    return f"line {lineno}, column {col}: empty field (missing value); fill or drop missing values"
-                if not _is_number(f):
-                    return f"line {lineno}, column {col}: {f[:40]!r} is not a number"
-            if width is None:
-                width = len(fields)
-            elif len(fields) != width:
-                return f"line {lineno} has {len(fields)} columns but earlier lines have {width}"
-    return "could not parse the file as numbers"
-
-# %% ../nbs/00_datasets.ipynb #76fe54c8
-def _resolve_delimiter(path: Path, delimiter):
-    "The field separator of a text file: given, by suffix (.csv, .tsv), or guessed from its first data line."
-    if delimiter is not None:
-        return delimiter or None
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return ","
-    if suffix == ".tsv":
-        return "\t"
-    first = next(_data_lines(path), (0, ""))[1]
-    return "," if "," in first else ("\t" if "\t" in first else None)
-
-# %% ../nbs/00_datasets.ipynb #1387ab02
-def check_npy_header(path) -> None:
-    """Read only the header of a `.npy` file and refuse it (ValueError) when it is malformed or claims
-    more data than the file holds, so a corrupt header cannot trigger a huge allocation."""
-    path = Path(path)
-    fmt = np.lib.format
-    with open(path, "rb") as fh:
-        try:
-            version = fmt.read_magic(fh)
-            read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-            shape, _, dtype = read(fh)
-        except Exception as e:   # parsing untrusted bytes: numpy raises ValueError, SyntaxError, tokenize errors...
-            raise ValueError(f"{str(path)!r} is not a valid .npy file (unreadable header: "
-                             f"{' '.join(str(e).split())})") from None
-        offset = fh.tell()
-    if dtype.hasobject:
-        return                                   # load_array explains that it will not unpickle
-    claimed = math.prod(shape) * dtype.itemsize
-    held = path.stat().st_size - offset
-    if held < claimed:
-        raise ValueError(f"{str(path)!r}: the .npy header claims shape {tuple(shape)} of {dtype} ({claimed:,} bytes) "
-                         f"but the file holds only {held:,} bytes of data (truncated or corrupt file)")
-
-
-def load_quoted_table(path, skiprows: int | None = None) -> np.ndarray:
-    """A text table whose numbers may be quoted (`"1.5","2"`), parsed with the csv module; a header row
-    is detected when `skiprows` is None (else `skiprows` lines are skipped); `#` starts a comment."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    lines = path.read_text(encoding="utf-8-sig", errors="replace").splitlines()
-    body = [(i, ln.split("#", 1)[0].strip()) for i, ln in enumerate(lines, start=1)
-            if i > (skiprows or 0) and ln.split("#", 1)[0].strip()]
-    if not body:
-        raise ValueError(f"{str(path)!r} contains no data lines (empty file?)")
-    first = body[0][1]
-    delim = {".csv": ",", ".tsv": "\t"}.get(suffix) or ("," if "," in first else ("\t" if "\t" in first else " "))
-    rows, width = [], None
-    for k, (lineno, line) in enumerate(body):
-        fields = [f.strip() for f in next(csv.reader([line], delimiter=delim, skipinitialspace=True))]
-        if delim == " ":
-            fields = [f for f in fields if f]
-        if k == 0 and skiprows is None and not all(_is_number(f) for f in fields if f):
-            continue                                  # a header row
-        for col, f in enumerate(fields, start=1):
-            if not _is_number(f):
-                what = "empty field (missing value)" if f == "" else f"{f[:40]!r} is not a number"
-                raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno}, column {col}: {what}")
-        if width is not None and len(fields) != width:
-            raise ValueError(f"{str(path)!r} is not a numeric table: line {lineno} has {len(fields)} columns but "
-                             f"earlier lines have {width}")
-        width = len(fields)
-        rows.append([float(f) for f in fields])
-    if not rows:
-        raise ValueError(f"{str(path)!r} contains no data rows")
-    return validate_data(np.array(rows, dtype=np.float64), min_samples=2, name=f"data in {path.name!r}")
-
-# %% ../nbs/00_datasets.ipynb #3a8046e2
-def load_array(path, skiprows: int | None = None, delimiter: str | None = None, min_samples: int = 2) -> np.ndarray:
-    """Load a numeric 2D array from a `.npy` (no pickle) or `.csv`/`.tsv`/`.txt` file as float64.
-
-    Text: header row auto-detected when `skiprows is None`; otherwise exactly `skiprows` lines are
-    skipped. `delimiter=None` picks `,` (.csv), tab (.tsv) or comma/tab/whitespace (.txt, from the
-    first data line); `delimiter=""` forces whitespace. A 1D .npy or a one-column text file becomes
-    (n, 1); a one-line text file is (1, d).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file; its suffix must be one of `LOADABLE_SUFFIXES`.
-    skiprows : int or None
-        Lines to skip at the top of a text file; None detects a header row.
-    delimiter : str or None
-        Field separator of a text file; None guesses it, "" means whitespace.
-    min_samples : int
-        Minimum number of rows (default 2).
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_features)
-        The data, float64, checked by `validate_data`.
-
-    Raises
-    ------
-    DataFileNotFoundError
-        If the file does not exist (also a FileNotFoundError and a ValueError).
-    ValueError
-        For a directory, an unsupported suffix, a non-numeric or ragged file (naming line and
-        column), NaN/inf, a non-2D array or fewer than `min_samples` rows.
-    TypeError
-        If `path` is not a path, or a `.npy` file holds a non-numeric or structured dtype.
-    """
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a str or os.PathLike; got {type(path).__name__}")
-    path = Path(path)
-    if not path.exists():
-        raise DataFileNotFoundError(f"data file not found: {str(path)!r} (no such file)")
-    if path.is_dir():
-        raise ValueError(f"data path {str(path)!r} is a directory; expected a {'/'.join(LOADABLE_SUFFIXES)} file")
-    suffix = path.suffix.lower()
-    if suffix not in LOADABLE_SUFFIXES:
-        raise ValueError(f"unsupported data file suffix {suffix or '(none)'!r} for {str(path)!r}; "
-                         f"valid: {', '.join(LOADABLE_SUFFIXES)}")
-    label = f"data in {path.name!r}"
-    if suffix == ".npy":
-        with open(path, "rb") as fh:
-            if fh.read(6) != b"\x93NUMPY":
-                raise ValueError(f"{str(path)!r} is not a valid .npy file (no NumPy header); "
-                                 "save arrays with numpy.save, or use a .csv/.txt file")
-        check_npy_header(path)
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except ValueError as e:
-            if "pickle" in str(e).lower():
-                raise ValueError(f"{str(path)!r} holds Python objects, which would need unpickling; "
-                                 "only numeric .npy arrays are loaded (save with a float dtype)") from None
-            raise ValueError(f"{str(path)!r} is not a valid .npy file: {e}") from None
-        except (OSError, EOFError, SyntaxError, tokenize.TokenError) as e:  # a garbled header
-            raise ValueError(f"{str(path)!r} is not a valid .npy file: {e}") from None
-        if arr.dtype.names is not None:
-            raise TypeError(f"{str(path)!r} holds a structured array (fields {arr.dtype.names}); expected a plain numeric array")
-        if arr.dtype.kind not in "fiub":
-            raise TypeError(f"{str(path)!r} has dtype {arr.dtype}; expected real numbers")
-    else:
-        if skiprows is not None:
-            skiprows = check_int("skiprows", skiprows, 0)
-        delim = _resolve_delimiter(path, delimiter)
-        skip = skiprows
-        if skip is None:
-            first = next(_data_lines(path), None)
-            if first is None:
-                raise ValueError(f"{str(path)!r} contains no data lines (empty file?)")
-            lineno, line = first
-            numeric = all(_is_number(f) for f in _split(line, delim) if f != "")
-            skip = lineno if not numeric else 0          # header: skip through its line
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)     # "input contained no data"
-                arr = np.loadtxt(path, delimiter=delim, skiprows=skip, ndmin=2, dtype=np.float64,
-                                 comments="#", encoding="utf-8-sig")
-        except ValueError:
-            with open(path, "rb") as fh:
-                if b'"' in fh.read(1 << 20):          # spreadsheets quote every field
-                    return load_quoted_table(path, skiprows)
-            raise ValueError(f"{str(path)!r} is not a numeric table: "
-                             f"{_explain_text_failure(path, delim, skip)}") from None
-        if arr.size == 0:
-            raise ValueError(f"{str(path)!r} contains no data rows after skipping {skip} line(s)")
-    if arr.ndim == 1:
-        arr = arr.reshape(-1, 1)
-    return validate_data(arr, min_samples=min_samples, name=label)
+# %% ../nbs/00_datasets.ipynb #f00a0002
+from .files import (LOADABLE_SUFFIXES, DataFileNotFoundError, check_npy_header,  # noqa: F401  (re-exported)
+                          load_array, load_quoted_table)
 
 # %% ../nbs/00_datasets.ipynb #aa11d105
 def split(X, n_test, random_state=None) -> tuple[np.ndarray, np.ndarray]:

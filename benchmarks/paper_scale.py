@@ -3,6 +3,8 @@
     python benchmarks/paper_scale.py            # CelebA scale (d = 700) and d = 100; writes benchmarks/paper_scale.json
     python benchmarks/paper_scale.py --fast     # tiny version, seconds; writes nothing (unless --out)
     python benchmarks/paper_scale.py --threads 2   # the same with 2 BLAS threads, merged into paper_scale.json
+    python benchmarks/paper_scale.py --burn --paths reuse "reuse 2 threads" "reuse NumPy"   # with one core kept busy
+    python benchmarks/paper_scale.py --mmsold --paths reuse   # also MMSOLD end to end (fit + sample), 1 and 2 threads
 
 Data: `mmsold.datasets.latent_manifold(N, d, intrinsic_dim=16)` (points near a 16-dim manifold plus noise 0.05),
 partially whitened by `mmsold.whitening.PartialWhitening(k)` (k = 500 at d = 700, k = 20 at d = 100). Particles
@@ -15,13 +17,23 @@ antithetic, delta = 0.05, sigma = 1). Every path is timed in the same process on
 - exact + rejection: the same search, remainder by rejection;
 - float32: float32 P x N product every step, certified float64 re-ranking of 2K candidates;
 - reuse: float32 search plus certified reuse of the candidate lists across steps (refreshes counted), with the
-  default c = 4K candidates screened through the int16 copy, and with c = 2K.
+  default c = 4K candidates screened through the int16 copy, and with c = 2K; the per-particle work by the compiled
+  one-pass kernel (`mmsold.score.fused`, the default when numba is installed) on 1 and on 2 threads, and by the NumPy
+  blocks ("reuse NumPy"). float32 and reuse c=2K use the compiled kernel too.
+
+`--burn` starts a process that keeps one core busy for the whole run (a loaded machine, as when another user or job
+shares the 2 cores), so the 2-thread path can be compared with the 1-thread one under load.
 
 A path too slow for all T steps (at d = 700 all but the default reuse) runs `--steps-slow` steps and its per-step time
 is extrapolated to T (said so in the output). Also measured: the time of one float32 and one float64 P x N
 product (the BLAS floor of a full search), and the two eta draws (eps X_sel^T against Cholesky of sigma^2 G) on
 one step's selected centres. Peak RSS is the process's `ru_maxrss` after each path (cumulative: the paths run
 in order of increasing expected footprint).
+
+`--mmsold` also runs `MMSOLD` end to end with the paper's options (constrained, mixture target, data start) on the
+same data, with `score_params={"n_jobs": 1}` and `{"n_jobs": 2}`, and records per score call how many neighbour
+lists were searched again and the median distance the particles moved since the previous call: inside the
+sampler the moves are preconditioned by Sigma*, so they can be much longer than the plain loop's.
 """
 import argparse
 import json
@@ -41,7 +53,9 @@ from mmsold.score.nearest_remainder import NearestRemainderScore, draw_eta, sele
 from mmsold.whitening import PartialWhitening  # noqa: E402
 
 PATHS = {  # name -> estimator options
-    "reuse": dict(search="reuse"),                               # c = 4K candidates (the default)
+    "reuse": dict(search="reuse"),                               # c = 4K candidates, compiled kernel (the default)
+    "reuse 2 threads": dict(search="reuse", n_jobs=2),           # the compiled kernel on 2 threads
+    "reuse NumPy": dict(search="reuse", kernel="numpy"),         # the same path with the NumPy blocks
     "reuse c=2K": dict(search="reuse", candidate_factor=2.0),
     "float32": dict(search="float32"),
     "exact+rejection": dict(search="exact", remainder_draw="rejection"),
@@ -76,6 +90,53 @@ def run_path(X, P, T, opts, delta, sigma, h, seed, threads):
     return dict(step_s=times, refreshed=refreshed, n_float64=int(est.n_float64_)), Z
 
 
+def run_mmsold(X, P, T, delta, sigma, h, seed, n_jobs):
+    "The same estimator inside the moment-matched sampler: MMSOLD with the paper's options, fit + sample timed."
+    import warnings
+
+    from mmsold.sampler import MMSOLD
+    est = MMSOLD(delta=delta, sigma=sigma, step_size=h, n_steps=T, score_estimator="nearest_remainder",
+                 n_neighbors=50, n_remainder=50, n_noise=2, target_covariance="mixture", init="data",
+                 score_params={"n_jobs": n_jobs}, random_state=seed)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")     # the step-size note: h is above the explicit bound, as in the paper
+        est.fit(X)
+        t1 = time.perf_counter()
+        # record, per score call, how many neighbour lists were searched again and how far the particles moved
+        # (whitened coordinates) since the previous call: the quantities that decide what list reuse can save
+        score, calls, last = est.score_, [], {}
+
+        class Watched(type(score)):   # special methods are looked up on the type, so wrap by a subclass
+            def __call__(self, Z, rng):
+                out = super().__call__(Z, rng)
+                move = np.nan if "Z" not in last else float(np.median(np.linalg.norm(Z - last["Z"], axis=1)))
+                calls.append((int(self.n_refreshed_), move))
+                last["Z"] = np.array(Z, copy=True)
+                return out
+
+        cls = score.__class__
+        score.__class__ = Watched
+        try:
+            Zs = est.sample(P)
+        finally:
+            score.__class__ = cls
+    t2 = time.perf_counter()
+    mean_err = float(np.abs(Zs.mean(0) - est.mean_).max())
+    cov_err = float(np.linalg.norm(np.cov(Zs.T, bias=True) - est.covariance_) / np.linalg.norm(est.covariance_))
+    refreshed = [c[0] / P for c in calls[1:]]
+    moves = [c[1] for c in calls[1:]]
+    return dict(fit_s=t1 - t0, sample_s=t2 - t1, run_s=t2 - t0, n_jobs=n_jobs, mean_err=mean_err, cov_err=cov_err,
+                peak_rss_mb=peak_rss_mb(), score_calls=len(calls), refreshed_per_call=refreshed,
+                median_move_per_call=moves, refresh_fraction=float(np.mean(refreshed)) if refreshed else 1.0)
+
+
+def _start_burner():
+    "A subprocess spinning on one core until killed."
+    import subprocess
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
 def _blas_threads(n):
     from threadpoolctl import threadpool_limits
     return threadpool_limits(limits=n, user_api="blas")
@@ -105,7 +166,8 @@ def floors(X, P, delta, sigma, seed, threads):
     return out
 
 
-def case(name, N, d, k, P, T, steps_slow, slow_paths, delta=0.05, sigma=1.0, h=5e-4, seed=0, threads=1, paths=PATHS):
+def case(name, N, d, k, P, T, steps_slow, slow_paths, delta=0.05, sigma=1.0, h=5e-4, seed=0, threads=1, paths=PATHS,
+         mmsold=False):
     t0 = time.perf_counter()
     X = make_case(N, d, k, seed)
     res = dict(name=name, N=N, d=d, k=k, P=P, T=T, K=50, L=50, M=2, delta=delta, sigma=sigma, h=h, threads=threads,
@@ -140,6 +202,16 @@ def case(name, N, d, k, P, T, steps_slow, slow_paths, delta=0.05, sigma=1.0, h=5
         if same:
             res["paths"][path]["max_abs_diff_vs_" + same[0]] = float(np.abs(Zf - finals[same[0]][1]).max())
     print("  ratios to straightforward: " + ", ".join(f"{p} {r['x_straightforward']:.3f}" for p, r in res["paths"].items()))
+    if mmsold:
+        res["mmsold"] = {}
+        for nj in (1, 2) if P > d else ():   # exact moment matching needs P >= d + 1 particles
+            with _blas_threads(threads):
+                m = run_mmsold(X, P, T, delta, sigma, h, seed, nj)
+            res["mmsold"][f"n_jobs={nj}"] = m
+            print(f"  MMSOLD (constrained, paper options, score_params n_jobs={nj}): fit {m['fit_s']:.1f} s + sample "
+                  f"{m['sample_s']:.1f} s = {m['run_s']:.1f} s; moment errors mean {m['mean_err']:.1e}, "
+                  f"covariance {m['cov_err']:.1e}; lists refreshed {100 * m['refresh_fraction']:.1f}%/call, median "
+                  f"move per call {np.nanmedian(m['median_move_per_call']):.2f}; peak RSS {m['peak_rss_mb']:.0f} MB")
     return res
 
 
@@ -149,8 +221,18 @@ def table(results):
     for res in results:
         for p, r in res["paths"].items():
             lines.append(f"| {res['name']} | {p} | {r['steps_run']}{' (extrapolated)' if r['extrapolated'] else ''} | "
-                         f"{r['mean_step_s']:.3f} | {r['run_s']:.1f} | {r['x_straightforward']:.3f} | "
+                         f"{r['mean_step_s']:.3f} | {r['run_s']:.1f} | "
+                         f"{'-' if np.isnan(r['x_straightforward']) else format(r['x_straightforward'], '.3f')} | "
                          f"{100 * r['refresh_fraction']:.1f}% | {r['peak_rss_mb']:.0f} |")
+    mm = [(res, k, m) for res in results for k, m in res.get("mmsold", {}).items()]
+    if mm:
+        lines += ["", "| case | MMSOLD (fit + sample) | fit s | sample s | s per run | lists refreshed per score call | "
+                  "median move per step | mean error | covariance error | peak RSS MB |",
+                  "|---|---|---|---|---|---|---|---|---|---|"]
+        for res, k, m in mm:
+            lines.append(f"| {res['name']} | score_params {k} | {m['fit_s']:.1f} | {m['sample_s']:.1f} | {m['run_s']:.1f} | "
+                         f"{100 * m['refresh_fraction']:.1f}% | {np.nanmedian(m['median_move_per_call']):.2f} | "
+                         f"{m['mean_err']:.1e} | {m['cov_err']:.1e} | {m['peak_rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
@@ -162,6 +244,8 @@ def main(argv=None):
     ap.add_argument("--only", nargs="*", default=None, help="case names to run (celeba700, d100)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--paths", nargs="*", default=None, help=f"paths to run (default all: {list(PATHS)})")
+    ap.add_argument("--mmsold", action="store_true", help="also time MMSOLD end to end (fit + sample) with 1 and 2 threads")
+    ap.add_argument("--burn", action="store_true", help="keep one core busy with a burner process during the run")
     ap.add_argument("--tables", action="store_true", help="print the tables of benchmarks/paper_scale.json and exit")
     a = ap.parse_args(argv)
     if a.tables:
@@ -184,13 +268,22 @@ def main(argv=None):
     if a.only:
         cases = [c for c in cases if c["name"] in a.only]
     paths = {p: PATHS[p] for p in (a.paths or PATHS)}
-    results = [case(threads=a.threads, paths=paths, **c) for c in cases]
+    burner = _start_burner() if a.burn else None
+    try:
+        results = [case(threads=a.threads, paths=paths, mmsold=a.mmsold, **c) for c in cases]
+    finally:
+        if burner is not None:
+            burner.kill()
+            burner.wait()
+    for res in results:
+        res["burner"] = bool(a.burn)
     print("\n" + table(results))
     if a.fast and not a.out:
         return  # the tiny version writes nothing unless --out is given
     out = Path(a.out) if a.out else HERE / "paper_scale.json"
     data = json.loads(out.read_text()) if out.exists() else {}
-    key = f"threads={a.threads}" + ("" if a.paths is None else " paths=" + ",".join(paths))
+    key = (f"threads={a.threads}" + ("" if a.paths is None else " paths=" + ",".join(paths)) + (" burn" if a.burn else "")
+           + (" mmsold" if a.mmsold else ""))
     run = data.setdefault("runs", {}).setdefault(key, {})
     if isinstance(run.get("results"), list):  # older layout: a list of cases
         run["results"] = {res["name"]: dict(res, argv=run.get("argv")) for res in run["results"]}

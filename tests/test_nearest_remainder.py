@@ -111,7 +111,8 @@ def test_edge_cases_and_registry():
 @pytest.mark.parametrize("kw,err,msg", [
     (dict(n_neighbors=0), ValueError, "n_neighbors"), (dict(n_remainder=-1), ValueError, "n_remainder"),
     (dict(n_noise=3), ValueError, "even"), (dict(antithetic="yes"), TypeError, "antithetic"),
-    (dict(n_neighbors=2.5), TypeError, "n_neighbors")])
+    (dict(n_neighbors=2.5), TypeError, "n_neighbors"), (dict(kernel="cython"), ValueError, "kernel"),
+    (dict(n_jobs=0), ValueError, "n_jobs"), (dict(n_jobs=-2), ValueError, "n_jobs")])
 def test_validation(kw, err, msg):
     with pytest.raises(err, match=msg):
         NearestRemainderScore(np.zeros((5, 2)), 0.1, 0.5, **kw)
@@ -153,11 +154,32 @@ def test_fast_paths_same_topk_and_scores_as_exact(N, d, P, K, L, cf, offset, see
     opts = dict(n_neighbors=K, n_remainder=L, n_noise=2)
     ref = NearestRemainderScore(X, 0.4, 0.3, search="exact", **opts)
     s0, V0 = ref(Z, seed)
-    for search in ("float32", "reuse"):
-        est = NearestRemainderScore(X, 0.4, 0.3, search=search, candidate_factor=cf, **opts)
+    for search, kernel in itertools.product(("float32", "reuse"), ("numpy", "numba")):
+        est = NearestRemainderScore(X, 0.4, 0.3, search=search, candidate_factor=cf, kernel=kernel, **opts)
         s1, V1 = est(Z, seed)
         np.testing.assert_array_equal(np.sort(est.neighbors_, 1), _brute_topk(Z, X, K))
         # same sets and same random stream: equal up to rounding
+        np.testing.assert_allclose(s1, s0, rtol=1e-9, atol=1e-9 * np.abs(s0).max())
+        np.testing.assert_allclose(V1, V0, rtol=1e-9, atol=1e-9)
+
+
+@settings(max_examples=20, deadline=None)
+@given(**_problem, antithetic=st.booleans(), n_jobs=st.sampled_from([1, 2]),
+       moves=st.lists(st.floats(0.0, 1.5), min_size=2, max_size=5))
+def test_compiled_kernel_equals_numpy_blocks_along_a_run(N, d, P, K, L, cf, offset, seed, antithetic, n_jobs, moves):
+    "The fused kernel (mmsold.score.fused) and the NumPy blocks: same nearest sets, refreshes and scores on every call."
+    K = min(K, N - 1)
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(N, d)) * np.geomspace(3, 0.3, d) + offset
+    Z = X[r.integers(0, N, P)] + 0.1 * r.normal(size=(P, d))
+    opts = dict(n_neighbors=K, n_remainder=L, n_noise=2, antithetic=antithetic, candidate_factor=cf, search="reuse")
+    a = NearestRemainderScore(X, 0.4, 0.3, kernel="numpy", **opts)
+    b = NearestRemainderScore(X, 0.4, 0.3, kernel="numba", n_jobs=n_jobs, **opts)
+    for i, size in enumerate(moves):
+        Z = Z + size * r.normal(size=Z.shape)
+        (s0, V0), (s1, V1) = a(Z, i), b(Z, i)
+        np.testing.assert_array_equal(np.sort(a.neighbors_, 1), np.sort(b.neighbors_, 1))
+        assert (a.n_refreshed_, a.n_float64_) == (b.n_refreshed_, b.n_float64_)
         np.testing.assert_allclose(s1, s0, rtol=1e-9, atol=1e-9 * np.abs(s0).max())
         np.testing.assert_allclose(V1, V0, rtol=1e-9, atol=1e-9)
 
@@ -191,6 +213,36 @@ def test_reuse_keeps_lists_for_small_moves_and_refreshes_for_large():
     est(Z + 5.0, 2)
     assert est.n_refreshed_ == 50            # far moves: none can hold
     np.testing.assert_array_equal(np.sort(est.neighbors_, 1), _brute_topk(Z + 5.0, X, 10))
+
+
+@settings(max_examples=25, deadline=None)
+@given(**_problem, visits=st.lists(st.integers(0, 2), min_size=3, max_size=10), jump=st.floats(0.5, 4.0))
+def test_reuse_with_two_anchors_never_misses_a_true_neighbour(N, d, P, K, L, cf, offset, seed, visits, jump):
+    # particles jump between three far-apart places in any order (more places than anchor slots), jittered:
+    # whichever stored list a particle is certified against, the selected K must be the true K nearest
+    if K >= N:
+        K = N - 1
+    r = np.random.default_rng(seed)
+    X = r.normal(size=(N, d)) + offset
+    base = X[r.integers(0, N, P)] + 0.1 * r.normal(size=(P, d))
+    places = [base, base + jump, base - jump * r.normal(size=(P, d))]
+    est = NearestRemainderScore(X, 0.5, 0.2, search="reuse", candidate_factor=cf, n_neighbors=K, n_remainder=L)
+    for i, v in enumerate(visits):
+        Z = places[v] + 1e-3 * r.normal(size=(P, d))
+        est(Z, i)
+        np.testing.assert_array_equal(np.sort(est.neighbors_, 1), _brute_topk(Z, X, K))
+
+
+def test_reuse_keeps_both_lists_of_a_particle_swinging_between_two_places():
+    r = np.random.default_rng(0)
+    X = r.normal(size=(2000, 5))
+    Za = X[:50] + 0.01 * r.normal(size=(50, 5))
+    est = NearestRemainderScore(X, 0.3, 0.1, search="reuse", n_neighbors=10)
+    refreshed = []
+    for k in range(6):
+        est((Za if k % 2 == 0 else Za + 5.0) + 1e-6 * k, k)
+        refreshed.append(est.n_refreshed_)
+    assert refreshed == [50, 50, 0, 0, 0, 0]   # a single list would be rebuilt at every call
 
 
 def test_same_seed_same_output_and_reset_and_pickle():

@@ -13,8 +13,9 @@ from ..core import as_generator, check_bool, check_choice, check_int, check_real
 from . import SCORE_ESTIMATORS, ScoreEstimator
 
 # %% auto #0
-__all__ = ['SEARCHES', 'REMAINDER_DRAWS', 'Selection', 'select_centres', 'draw_eta', 'rounding_bound', 'candidate_search',
-           'certified', 'screening_bound', 'smoothed_weights', 'NearestRemainderScore', 'nearest_remainder_score']
+__all__ = ['SEARCHES', 'KERNELS', 'REMAINDER_DRAWS', 'Selection', 'select_centres', 'draw_eta', 'rounding_bound',
+           'candidate_search', 'certified', 'screening_bound', 'smoothed_weights', 'NearestRemainderScore',
+           'nearest_remainder_score']
 
 # %% ../../nbs/01d_nearest_remainder.ipynb #9e92db9d
 class Selection(NamedTuple):
@@ -159,6 +160,7 @@ def _rows_dot(G, Q):
 
 
 SEARCHES = ("auto", "exact", "float32", "reuse")
+KERNELS = ("auto", "numba", "numpy")
 REMAINDER_DRAWS = ("rejection", "permutation")
 
 
@@ -175,13 +177,17 @@ class NearestRemainderScore(ScoreEstimator):
     search : {"auto", "exact", "float32", "reuse"}, how the K nearest are found (same sets on every path).
     candidate_factor : float >= 1, candidates per particle c = ceil(candidate_factor K) on the fast paths.
     remainder_draw : {"rejection", "permutation"}, the uniform L-subset by rejection or by N - K uniform keys.
+    kernel : {"auto", "numba", "numpy"}, the per-particle work of the fast paths: the compiled one-pass kernel
+        (`mmsold.score.fused`, needs numba; "auto" takes it when numba is installed) or the NumPy blocks.
+    n_jobs : int, threads of the compiled kernel (-1: all cores); the NumPy path uses the caller's BLAS setting.
 
     Attributes after a call: `neighbors_` (P, K) the selected nearest; `n_refreshed_`, `n_float64_` how many
     particles were searched again (float32, float64) in the last call.
     """
 
     def __init__(self, X, delta, sigma, *, n_neighbors=50, n_remainder=50, n_noise=2, antithetic=True,
-                 eta_draw="auto", search="auto", candidate_factor=4.0, remainder_draw="rejection"):
+                 eta_draw="auto", search="auto", candidate_factor=4.0, remainder_draw="rejection",
+                 kernel="auto", n_jobs=1):
         super().__init__(validate_data(X, min_samples=1), delta, sigma)
         self.n_neighbors = check_int("n_neighbors", n_neighbors)
         self.n_remainder = check_int("n_remainder", n_remainder, minimum=0)
@@ -191,6 +197,14 @@ class NearestRemainderScore(ScoreEstimator):
         self.search = check_choice("search", search, SEARCHES)
         self.candidate_factor = check_real("candidate_factor", candidate_factor, low=1.0)
         self.remainder_draw = check_choice("remainder_draw", remainder_draw, REMAINDER_DRAWS)
+        self.kernel = check_choice("kernel", kernel, KERNELS)
+        self.n_jobs = check_int("n_jobs", n_jobs, minimum=-1)
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs must be a positive number of threads or -1 (all cores), got 0")
+        from mmsold.neighbors._numba import HAVE_NUMBA
+        if self.kernel == "numba" and not HAVE_NUMBA:
+            raise ImportError("kernel='numba' needs numba (pip install numba); kernel='numpy' runs without it")
+        self.kernel_resolved_ = "numba" if self.kernel == "numba" or (self.kernel == "auto" and HAVE_NUMBA) else "numpy"
         if self.antithetic and self.sigma > 0 and self.n_noise % 2:
             raise ValueError(f"antithetic draws come in pairs: n_noise must be even, got {self.n_noise} "
                              "(or pass antithetic=False)")
@@ -216,7 +230,7 @@ class NearestRemainderScore(ScoreEstimator):
 
     def reset(self) -> None:
         "A new run starts: forget the per-particle candidate lists."
-        self._lists = None            # (C (P, c), Z0 (P, d), D2 (P,)) from the last search of each particle
+        self._lists = None            # two slots per particle: C (2, P, c), Z0 (2, P, d), D2 (2, P), valid (2, P)
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -317,6 +331,13 @@ class NearestRemainderScore(ScoreEstimator):
             lse_out[r] = lse.mean(1)
         return np.concatenate(failed) if failed else np.empty(0, dtype=np.intp)
 
+    def _finish(self, *args, force=False):
+        "Per-particle work of the fast paths: the compiled kernel or the NumPy blocks (same contract)."
+        if self.kernel_resolved_ == "numba":
+            from mmsold.score.fused import fused_blocks
+            return fused_blocks(self, *args, force=force, n_jobs=self.n_jobs)
+        return self._blocks(*args, force=force)
+
     def _fast(self, Z, rng, n_draws):
         X, K = self.X, self.n_neighbors
         (N, d), P = X.shape, len(Z)
@@ -333,26 +354,34 @@ class NearestRemainderScore(ScoreEstimator):
         s, lse = np.empty_like(Z), np.empty(P)
         self.neighbors_ = np.empty((P, K), dtype=np.intp)
         lists = self._lists if self.search_resolved_ == "reuse" else None
-        if lists is None or lists[0].shape[0] != P:
-            C, D2 = candidate_search(Z, X, h, c, "float32", self._X32, self._R)
-            Z0, todo, n_ref = Z.copy(), np.arange(P), P
-            fail = self._blocks(todo, Z, zsq, Q, J, C, np.zeros(P), D2, s, lse)
+        rows = np.arange(P)
+        if lists is None or lists[0].shape[1] != P:
+            C = np.zeros((2, P, c), dtype=np.intp)
+            Z0, D2, valid = np.zeros((2, P, d)), np.zeros((2, P)), np.zeros((2, P), dtype=bool)
+            C[0], D2[0] = candidate_search(Z, X, h, c, "float32", self._X32, self._R)
+            Z0[0], valid[0], store, n_ref = Z, True, np.zeros(P, dtype=np.intp), P
+            fail = self._finish(rows, Z, zsq, Q, J, C[0], np.zeros(P), D2[0], s, lse)
         else:
-            C, Z0, D2 = lists
-            disp = np.linalg.norm(Z - Z0, axis=1)
-            todo = np.arange(P)
-            fail = self._blocks(todo, Z, zsq, Q, J, C, disp, D2, s, lse)
+            C, Z0, D2, valid = lists
+            disp = np.full((2, P), np.inf)
+            for k in range(2):
+                disp[k, valid[k]] = np.linalg.norm(Z[valid[k]] - Z0[k, valid[k]], axis=1)
+            pick = np.argmin(disp, axis=0)                     # the nearer anchor of each particle
+            fail = self._finish(rows, Z, zsq, Q, J, C[pick, rows], disp[pick, rows], D2[pick, rows], s, lse)
             n_ref = len(fail)
+            store = np.where(valid[1 - pick, rows], pick, 1 - pick)   # rebuild into an empty slot, else the one that failed
             if len(fail):
-                C[fail], D2[fail] = candidate_search(Z[fail], X, h, c, "float32", self._X32, self._R)
-                Z0[fail] = Z[fail]
-                fail = fail[self._blocks(fail, Z, zsq, Q, J, C[fail], np.zeros(len(fail)), D2[fail], s, lse)]
+                k = store[fail]
+                C[k, fail], D2[k, fail] = candidate_search(Z[fail], X, h, c, "float32", self._X32, self._R)
+                Z0[k, fail], valid[k, fail] = Z[fail], True
+                fail = fail[self._finish(fail, Z, zsq, Q, J, C[k, fail], np.zeros(len(fail)), D2[k, fail], s, lse)]
         self.n_refreshed_, self.n_float64_ = n_ref, len(fail)
         if len(fail):                                                         # float32 could not certify
-            C[fail], D2[fail] = candidate_search(Z[fail], X, h, c, "float64")
-            Z0[fail] = Z[fail]
-            self._blocks(fail, Z, zsq, Q, J, C[fail], np.zeros(len(fail)), D2[fail], s, lse, force=True)
-        self._lists = (C, Z0, D2) if self.search_resolved_ == "reuse" else None
+            k = store[fail]
+            C[k, fail], D2[k, fail] = candidate_search(Z[fail], X, h, c, "float64")
+            Z0[k, fail], valid[k, fail] = Z[fail], True
+            self._finish(fail, Z, zsq, Q, J, C[k, fail], np.zeros(len(fail)), D2[k, fail], s, lse, force=True)
+        self._lists = (C, Z0, D2, valid) if self.search_resolved_ == "reuse" else None
         return s, lse
 
     def __call__(self, Z, rng):

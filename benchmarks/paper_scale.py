@@ -36,6 +36,7 @@ lists were searched again and the median distance the particles moved since the 
 sampler the moves are preconditioned by Sigma*, so they can be much longer than the plain loop's.
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -90,6 +91,24 @@ def run_path(X, P, T, opts, delta, sigma, h, seed, threads):
     return dict(step_s=times, refreshed=refreshed, n_float64=int(est.n_float64_)), Z
 
 
+@contextlib.contextmanager
+def watch_score(est, record):
+    "Inside the block, every call of the fitted `est.score_` is followed by `record(score, Z)`."
+    score = est.score_
+
+    class Watched(type(score)):   # special methods are looked up on the type, so wrap by a subclass
+        def __call__(self, Z, rng):
+            out = super().__call__(Z, rng)
+            record(self, Z)
+            return out
+
+    cls, score.__class__ = score.__class__, Watched
+    try:
+        yield
+    finally:
+        score.__class__ = cls
+
+
 def run_mmsold(X, P, T, delta, sigma, h, seed, n_jobs):
     "The same estimator inside the moment-matched sampler: MMSOLD with the paper's options, fit + sample timed."
     import warnings
@@ -105,22 +124,15 @@ def run_mmsold(X, P, T, delta, sigma, h, seed, n_jobs):
         t1 = time.perf_counter()
         # record, per score call, how many neighbour lists were searched again and how far the particles moved
         # (whitened coordinates) since the previous call: the quantities that decide what list reuse can save
-        score, calls, last = est.score_, [], {}
+        calls, last = [], {}
 
-        class Watched(type(score)):   # special methods are looked up on the type, so wrap by a subclass
-            def __call__(self, Z, rng):
-                out = super().__call__(Z, rng)
-                move = np.nan if "Z" not in last else float(np.median(np.linalg.norm(Z - last["Z"], axis=1)))
-                calls.append((int(self.n_refreshed_), move))
-                last["Z"] = np.array(Z, copy=True)
-                return out
+        def record(score, Z):
+            move = np.nan if "Z" not in last else float(np.median(np.linalg.norm(Z - last["Z"], axis=1)))
+            calls.append((int(score.n_refreshed_), move))
+            last["Z"] = np.array(Z, copy=True)
 
-        cls = score.__class__
-        score.__class__ = Watched
-        try:
+        with watch_score(est, record):
             Zs = est.sample(P)
-        finally:
-            score.__class__ = cls
     t2 = time.perf_counter()
     mean_err = float(np.abs(Zs.mean(0) - est.mean_).max())
     cov_err = float(np.linalg.norm(np.cov(Zs.T, bias=True) - est.covariance_) / np.linalg.norm(est.covariance_))

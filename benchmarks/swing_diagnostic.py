@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from paper_scale import make_case  # noqa: E402
+from paper_scale import make_case, watch_score  # noqa: E402
 
 from mmsold.sampler import MMSOLD  # noqa: E402
 
@@ -29,20 +29,10 @@ def main(seed=0, n_steps=20):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")     # the step-size note: h is above the explicit bound, as in the paper
         est.fit(X)
-    seen, score = [], est.score_
-
-    class Watched(type(score)):   # special methods are looked up on the type, so wrap by a subclass
-        def __call__(self, Z, rng):
-            seen.append(np.array(Z, copy=True))
-            return super().__call__(Z, rng)
-
-    cls, score.__class__ = score.__class__, Watched
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            est.sample(3000)
-    finally:
-        score.__class__ = cls
+    seen = []
+    with warnings.catch_warnings(), watch_score(est, lambda score, Z: seen.append(np.array(Z, copy=True))):
+        warnings.simplefilter("ignore")
+        est.sample(3000)
     lam, U = np.linalg.eigh(est.covariance_)
     top = U[:, h * lam / delta**2 > 2]
     print(f"lambda_max(Sigma*) = {lam[-1]:.2f}, stability bound 2 delta^2 / lambda_max = {2 * delta**2 / lam[-1]:.2e}, "

@@ -356,8 +356,10 @@ class NearestRemainderScore(ScoreEstimator):
         lists = self._lists if self.search_resolved_ == "reuse" else None
         rows = np.arange(P)
         if lists is None or lists[0].shape[1] != P:
-            C = np.zeros((2, P, c), dtype=np.intp)
-            Z0, D2, valid = np.zeros((2, P, d)), np.zeros((2, P)), np.zeros((2, P), dtype=bool)
+            n_slots = 2 if self.search_resolved_ == "reuse" else 1    # lists kept only when reused
+            C = np.zeros((n_slots, P, c), dtype=np.intp)
+            Z0, D2 = np.zeros((n_slots, P, d)), np.zeros((n_slots, P))
+            valid = np.zeros((n_slots, P), dtype=bool)
             C[0], D2[0] = candidate_search(Z, X, h, c, "float32", self._X32, self._R)
             Z0[0], valid[0], store, n_ref = Z, True, np.zeros(P, dtype=np.intp), P
             fail = self._finish(rows, Z, zsq, Q, J, C[0], np.zeros(P), D2[0], s, lse)

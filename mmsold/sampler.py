@@ -25,8 +25,8 @@ from .score import SCORE_ESTIMATORS, make_score_estimator
 
 # %% auto #0
 __all__ = ['TARGET_COVARIANCES', 'DEFAULT_STEP_FRACTION', 'SHARED_SCORE_OPTIONS', 'INTEGRATORS', 'INITS', 'pulled_back_gradient',
-           'mixture_covariance', 'target_moments', 'stability_bound', 'step_size_warning', 'choose_score_estimator',
-           'score_options', 'RegistryOptions', 'MomentMatchedSampler', 'MMSOLD']
+           'mixture_covariance', 'target_moments', 'stability_bound', 'step_size_warning', 'step_moves',
+           'choose_score_estimator', 'score_options', 'RegistryOptions', 'MomentMatchedSampler', 'MMSOLD']
 
 # %% ../nbs/03_sampler.ipynb #1895a727
 def pulled_back_gradient(score, mu: np.ndarray, L: np.ndarray):
@@ -82,6 +82,19 @@ def step_size_warning(h: float, bound: float, constrained: bool,
     return (f"step_size={h:.4g} is at or above {formula} = {bound:.4g}; "
             f"without the moment constraint the run will likely diverge. Use step_size < {bound:.4g} "
             f"(default: {DEFAULT_STEP_FRACTION} x bound).")
+
+# %% ../nbs/03_sampler.ipynb #82b947eb
+def step_moves(Y_prev: np.ndarray, Y: np.ndarray, dY_prev: np.ndarray | None = None) -> tuple[float, float]:
+    "Median |Y - Y_prev| over particles and median cosine between dY_prev and Y - Y_prev (nan without dY_prev)."
+    dY = Y - Y_prev
+    n = np.linalg.norm(dY, axis=1)
+    if dY_prev is None:
+        return float(np.median(n)), float("nan")
+    n0 = np.linalg.norm(dY_prev, axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = np.sum(dY * dY_prev, axis=1) / (n * n0)
+    return float(np.median(n)), float(np.nanmedian(cos)) if np.any(np.isfinite(cos)) else float("nan")
+
 
 # %% ../nbs/03_sampler.ipynb #0bb45e20
 def choose_score_estimator(N: int, d: int, n_neighbors: int | None) -> str:
@@ -246,7 +259,10 @@ class MomentMatchedSampler(BaseEstimator):
             Seed of the run; None uses the estimator's `random_state`.
         return_trace : bool
             Also return a dict of per-step arrays: `mean_error` (max |mean - mu*| / sqrt(lambda_max)),
-            `cov_error` (||cov - Sigma*||_F / ||Sigma*||_F), the sampler's own diagnostics, and `seconds`.
+            `cov_error` (||cov - Sigma*||_F / ||Sigma*||_F), `move` and `move_cosine` (median length of a
+            particle's step in the whitened coordinates Y, and median cosine between its successive steps: near -1
+            when the step swings the particles across stiff directions; see `step_moves`), the sampler's own
+            diagnostics, and `seconds`.
 
         Returns
         -------
@@ -278,9 +294,14 @@ class MomentMatchedSampler(BaseEstimator):
             trace = {}
             scale = np.sqrt(np.linalg.eigvalsh(Sigma)[-1])
 
+            last = {"Y": state.Y, "dY": None}
+
             def observe(k, s, info):
                 me, ce = moment_errors(to_particles(s.Y, mu, L), mu, Sigma)
-                for key, v in {"mean_error": me / scale, "cov_error": ce, **self._trace_extra(s, info)}.items():
+                move, cosine = step_moves(last["Y"], s.Y, last["dY"])
+                last["Y"], last["dY"] = s.Y, s.Y - last["Y"]
+                for key, v in {"mean_error": me / scale, "cov_error": ce, "move": move, "move_cosine": cosine,
+                               **self._trace_extra(s, info)}.items():
                     trace.setdefault(key, np.full(self.n_steps, np.nan))[k] = v
         state = run_langevin(self._kernel(grad), state, self.n_steps, rng, observe=observe,
                              diverged=self._diverged, progress=self.progress,

@@ -12,10 +12,17 @@ whitened with `PartialWhitening(k=20)` and divided by sqrt(tau) (units where the
 Methods (each one ensemble of P particles / samples, decoded to images):
 - data start: P random training latents + delta-noise, no dynamics (what the 100 steps add);
 - MM-SOLD, the paper's estimator and target (nearest_remainder, K = L = 50, M = 2, mixture covariance,
-  data start, h = 5e-4, T = 100, delta = 0.05, sigma = 1);
+  data start, T = 100, delta = 0.05, sigma = 1) at the paper's step h = 5e-4, and at its best step on
+  a grid (lowest validation KID);
 - naive SOLD (moment_match=False) at h = 5e-4 (diverges: the step is recorded) and at its best
-  stable step on a small grid (lowest validation KID among finite runs);
-- sigma-CFDM (K = L = 50, M = 2, 100 Euler steps, sigma = 1) in the same whitened latent.
+  stable step on a grid (the same rule);
+- sigma-CFDM (K = L = 50, M = 2, 100 Euler steps, sigma = 1) in the same whitened latent;
+- a latent DDPM (`mmsold.ddpm.DDPM`, MLP, EMA of the weights, trained until its validation loss on 10%
+  of the training latents stops improving, within a stated iteration budget).
+For each latent the script also reports lambda_max of Sigma*, the explicit bound 2 delta^2 / lambda_max
+and the directions with h lambda / delta^2 > 2 at the paper's step, and for each Langevin run the
+median cosine between successive steps over its second half (near -1: a period-2 swing). The chosen
+steps are rerun with `n_seeds` sampler seeds (KID mean and sd over seeds).
 Metrics in the features of a small CNN trained on the 27,000 training images only (its test accuracy
 is reported): KID (mean +- sd over subsets) and FID (+- sd over bootstrap resamples of the samples)
 against the 3,000 test images, precision / recall in features, memorisation in pixel space against
@@ -24,7 +31,7 @@ CPU seconds of each sampler. References: 3,000 training images against the test 
 perfect sampler scores), and the test images passed through the latent (encode-decode; the floor the
 decoder sets).
 
-    python paper_figs/fig4_fashion.py          # full (about 20 CPU minutes on a shared machine)
+    python paper_figs/fig4_fashion.py --latents AE   # full, AE latent (about 25 CPU minutes)
     python paper_figs/fig4_fashion.py --fast   # tiny (< 60 s), writes paper_figs/_fast/
 """
 from __future__ import annotations
@@ -60,12 +67,18 @@ def settings(fast: bool) -> dict:
     if fast:
         return dict(n_train=2000, n_test=500, n_val=500, P=300, T=20, latent_dim=32, k=10, data_seed=2026,
                     ae=dict(width=8, n_epochs=4, batch_size=32), clf=dict(n_features=32, width=8, n_epochs=2, batch_size=64),
-                    naive_steps=[5e-6, 5e-5], cfdm=True, kid=dict(n_subsets=10, subset_size=200), n_boot=5,
-                    latents=["PCA", "AE"])
+                    naive_steps=[5e-6, 5e-5], mmsold_steps=[5e-5, 5e-4], cfdm=True, n_seeds=2,
+                    ddpm=dict(hidden=32, n_layers=2, n_iter=300, batch_size=256, lr=2e-3, n_sample_steps=20,
+                              ema_decay=0.99, val_fraction=0.1, eval_every=100, patience=2, tol=1e-2,
+                              lr_schedule="constant"),
+                    kid=dict(n_subsets=10, subset_size=200), n_boot=5, latents=["PCA", "AE"])
     return dict(n_train=27000, n_test=3000, n_val=3000, P=3000, T=100, latent_dim=100, k=20, data_seed=2026,
                 ae=dict(width=32, n_epochs=6, batch_size=128), clf=dict(n_features=128, width=16, n_epochs=3, batch_size=128),
-                naive_steps=[1e-6, 1e-5, 1e-4], cfdm=True, kid=dict(n_subsets=50, subset_size=1000), n_boot=20,
-                latents=["AE", "PCA"])
+                naive_steps=[1e-5, 1e-4], mmsold_steps=[5e-5, 2.5e-4, 5e-4], cfdm=True, n_seeds=2,
+                ddpm=dict(hidden=256, n_layers=3, n_iter=6000, batch_size=512, lr=1e-3, n_sample_steps=100,
+                          ema_decay=0.999, val_fraction=0.1, eval_every=500, patience=5, tol=2e-3,
+                          lr_schedule="constant"),
+                kid=dict(n_subsets=50, subset_size=1000), n_boot=20, latents=["AE", "PCA"])
 
 
 PAPER = dict(score_estimator="nearest_remainder", n_neighbors=50, n_remainder=50, n_noise=2,
@@ -145,36 +158,71 @@ class Scorer:
 
 
 def run_sampler(make, W_train, P, seed):
-    "Fit + sample; returns (latents or None, cpu seconds, note)."
+    """Fit + sample; returns (latents or None, cpu seconds, note, swing).
+
+    `swing`: for the Langevin samplers, the median step length and the median cosine between successive
+    steps over the second half of the run (from the trace; a cosine near -1 is the period-2 swing of a
+    step above the stability bound), else {}.
+    """
     c0 = time.process_time()
+    swing = {}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the stability-bound warning is expected at the paper's step
-            Z, trace = make(seed).fit(W_train).sample(P, return_trace=True)
+            est = make(seed).fit(W_train)
+            if isinstance(est, MMSOLD):
+                Z, trace = est.sample(P, return_trace=True)
+            else:
+                Z, trace = est.sample(P), {}
         note = ""
         ce = np.asarray(trace.get("cov_error", []))
         blown = np.flatnonzero(~(ce < 10))  # covariance error above 10x (or non-finite)
         if len(blown):
             note = f"covariance error > 10 from step {blown[0] + 1} (final {ce[-1]:.3g}); "
+        if "move_cosine" in trace:
+            half = len(trace["move"]) // 2
+            swing = dict(step_move=float(np.nanmedian(trace["move"][half:])),
+                         step_cosine=float(np.nanmedian(trace["move_cosine"][half:])))
         big = float(np.max(np.abs(Z))) if np.all(np.isfinite(Z)) else np.inf
         if big > 1e4 * max(1.0, float(np.max(np.abs(W_train)))):
             Z, note = None, note + f"diverged: max |z| = {big:.3g} after the run (training latents <= {np.max(np.abs(W_train)):.3g})"
     except (NonFiniteParticlesError, FloatingPointError) as e:  # raised by the sampler, naming the step
         Z, note = None, f"diverged: {e}"
-    return Z, time.process_time() - c0, note
+    return Z, time.process_time() - c0, note, swing
 
 
-def methods(cfg, h_naive=None):
-    T = cfg["T"]
-    out = {"MM-SOLD": lambda s: MMSOLD(**PAPER, n_steps=T, random_state=s),
-           "naive SOLD (h=5e-4)": lambda s: MMSOLD(**PAPER, n_steps=T, moment_match=False, random_state=s)}
-    if h_naive is not None:
-        out[f"naive SOLD (h={h_naive:g})"] = lambda s: MMSOLD(**{**PAPER, "step_size": h_naive}, n_steps=T,
-                                                             moment_match=False, random_state=s)
-    if cfg["cfdm"]:
-        out["sigma-CFDM"] = lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
-                                                n_remainder=50, n_noise=2, random_state=s)
-    return out
+def mmsold(h, T, moment_match=True, **over):
+    "The paper's MMSOLD at step h, as a factory seed -> estimator."
+    return lambda s: MMSOLD(**{**PAPER, "step_size": h, **over}, n_steps=T, moment_match=moment_match, random_state=s)
+
+
+def stiff_directions(W_train, h):
+    "lambda_max of Sigma* (mixture covariance of the whitened latent), the bound 2 delta^2 / lambda_max, ratios h lambda / delta^2 > 2."
+    delta = PAPER["delta"]
+    lam = np.linalg.eigvalsh(np.cov(W_train.T, bias=True)) + delta ** 2
+    ratio = h * lam / delta ** 2
+    return dict(lambda_max=float(lam[-1]), bound=float(2 * delta ** 2 / lam[-1]),
+                unstable_ratios=[round(float(r), 2) for r in sorted(ratio[ratio > 2], reverse=True)])
+
+
+def choose_step(name, label, steps, make, L, cfg, val_score):
+    "Run `make(h)` for each step on the validation split; returns (step of lowest finite validation KID or None, records)."
+    val = []
+    for h in steps:
+        Z, cpu, note, swing = run_sampler(make(h), L.W_train, cfg["P"], 10_000)
+        v = val_score(L.decode(Z))[0]["kid"] if Z is not None else np.inf
+        val.append(dict(step_size=h, val_kid=v, note=note, cpu_seconds=cpu, **swing))
+        print(f"[{name}] {label} h={h:g}: validation KID {v:.3e} {swing} {note[:80]}", flush=True)
+    finite = [v for v in val if np.isfinite(v["val_kid"])]
+    return (min(finite, key=lambda v: v["val_kid"])["step_size"] if finite else None), val
+
+
+def latent_ddpm(cfg, W_train, seed=0):
+    "The latent DDPM baseline trained to its validation-loss stop (budget `n_iter`); returns (model, fit CPU s)."
+    from mmsold.ddpm import DDPM
+    c0 = time.process_time()
+    m = DDPM(**cfg["ddpm"], random_state=seed).fit(W_train)
+    return m, time.process_time() - c0
 
 
 def grid_png(path, panels, ncol=10, nrow=4):
@@ -203,7 +251,7 @@ def main(argv=None):
     ap.add_argument("--fast", action="store_true")
     ap.add_argument("--cache-dir", default="default", help="model cache directory ('default' = ~/.cache/mmsold)")
     ap.add_argument("--latents", default=None, help="comma-separated subset of AE,PCA (default both)")
-    ap.add_argument("--no-cfdm", action="store_true", help="skip sigma-CFDM (slow at N = 27,000: its k-NN index is a tree in 100 dims)")
+    ap.add_argument("--no-cfdm", action="store_true", help="skip sigma-CFDM (about 3 CPU minutes per run at full size)")
     ap.add_argument("--naive-steps", default=None, help="comma-separated naive-SOLD step grid (default in settings)")
     args = ap.parse_args(argv)
     out_dir = HERE / "_fast" if args.fast else HERE
@@ -232,68 +280,109 @@ def main(argv=None):
     def write_outputs(final=False):
         seconds = time.perf_counter() - t_all
         meta = dict(settings=cfg, paper_params=PAPER, classifier_test_accuracy=acc, timings=timings, wall_seconds=seconds, complete=final,
-                    naive_validation=naive_val)
+                    validation=validation, stiffness=diagnostics)
         (out_dir / "fig4_fashion.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
-        cols = ["kid", "kid_sd", "fid", "fid_boot_sd", "precision", "recall", "memorisation", "median_nn_train", "cpu_seconds"]
+        cols = ["kid", "kid_sd", "kid_seed_mean", "kid_seed_sd", "fid", "fid_boot_sd", "precision", "recall", "memorisation",
+                "median_nn_train", "step_cosine", "cpu_seconds"]
         lines = [f"Fashion-MNIST, {cfg['n_train']} training / {cfg['n_test']} test images, P = {cfg['P']}, T = {cfg['T']}; "
                  f"classifier test accuracy {acc:.4f}." + ("" if final else " PARTIAL RUN (in progress or interrupted)."), "",
                  "| latent | method | " + " | ".join(cols) + " | note |", "|" + " --- |" * (len(cols) + 3)]
         for r in rows:
-            cells = [("-" if c not in r else f"{r[c]:.3e}" if c.startswith("kid") else f"{r[c]:.3f}") for c in cols]
-            lines.append(f"| {r['latent']} | {r['method']} | " + " | ".join(cells) + f" | {r.get('note', '')[:90]} |")
+            cells = [("-" if c not in r or not np.isfinite(r[c]) else f"{r[c]:.3e}" if c.startswith("kid") else f"{r[c]:.3f}")
+                     for c in cols]
+            lines.append(f"| {r['latent']} | {r['method']} | " + " | ".join(cells) + f" | {r.get('note', '')[:90]} |".replace("|z|", "\\|z\\|"))
         (out_dir / "fig4_fashion.md").write_text("\n".join(lines) + "\n")
         grid_png(out_dir / "fig4_fashion_grid.png", panels)
         if nearest:
             pn = []
             for name, (s, n) in nearest.items():
-                pn += [(f"{name} MM-SOLD samples", s), (f"their nearest training images", n)]
+                pn += [(f"{name} samples", s), ("their nearest training images", n)]
             grid_png(out_dir / "fig4_fashion_nearest.png", pn, ncol=5, nrow=2)
         return seconds
 
     rows = []
     ref, _ = score(X_train[np.random.default_rng(1).choice(len(X_train), cfg["P"], replace=False)])
     rows.append(dict(latent="-", method="reference: training images", **ref, cpu_seconds=0.0, note=""))
-    panels, nearest, naive_val = [("test images", X_test)], {}, {}
+    panels, nearest, validation, diagnostics = [("test images", X_test)], {}, {}, {}
+    seeds = list(range(cfg["n_seeds"]))
+
+    def add_row(name, L, mname, draw, seeds_here=(0,), cpu=0.0, note="", extra=None, panel=False):
+        "Score the samples of `draw(seed)` (latents, or None if it failed) for each seed; seed 0 fills the row."
+        Z = draw(seeds_here[0])
+        if Z is None:
+            rows.append(dict(latent=name, method=mname, cpu_seconds=cpu, note=note[:200], **(extra or {})))
+            print(f"[{name}] {mname}: {note[:120]} ({cpu:.0f} s)", flush=True)
+            return
+        ims = L.decode(Z)
+        r, idx = score(ims)
+        kids = [r["kid"]] + [score(L.decode(draw(s)))[0]["kid"] for s in seeds_here[1:]]
+        row = dict(latent=name, method=mname, **r, cpu_seconds=cpu, note=note, **(extra or {}),
+                   move=float(np.median(np.linalg.norm(Z - L.W_train[idx], axis=1))), kid_seeds=kids,
+                   kid_seed_mean=float(np.mean(kids)), kid_seed_sd=float(np.std(kids, ddof=1)) if len(kids) > 1 else np.nan)
+        rows.append(row)
+        print(f"[{name}] {mname}: KID {r['kid']:.3e} +- {r['kid_sd']:.1e} (seeds {np.round(kids, 5)})  FID {r['fid']:.3f} +- "
+              f"{r['fid_boot_sd']:.3f}  P/R {r['precision']:.2f}/{r['recall']:.2f}  memo {r['memorisation']:.3f}"
+              f"  nn {r['median_nn_train']:.2f}  cpu {cpu:.0f} s {extra or ''}", flush=True)
+        if panel:
+            panels.append((f"{name}: {mname}", ims))
+        if mname.startswith("MM-SOLD"):
+            nearest[f"{name} {mname}"] = (ims[:10], X_train[idx[:10]])
+
+    def sampler_draw(make, L):
+        "draw(seed) for a sampler factory; keeps the last run's cpu, note and swing in `last`."
+        last = {}
+
+        def draw(seed):
+            Z, cpu, note, swing = run_sampler(make, L.W_train, cfg["P"], seed)
+            last.setdefault("cpu", cpu); last.setdefault("note", note); last.setdefault("swing", swing)
+            return Z
+        return draw, last
+
     for name, L in lat.items():
+        T = cfg["T"]
         rec = L.decode(L.encode(X_test))
         mse = float(np.mean((rec - X_test) ** 2))
         r, _ = score(rec)
         rows.append(dict(latent=name, method="test images encoded-decoded", **r, cpu_seconds=0.0,
                          note=f"reconstruction MSE {mse:.4f}"))
         print(f"[{name}] reconstruction MSE {mse:.4f}; KID of reconstructions {r['kid']:.2e}", flush=True)
-        rng = np.random.default_rng(0)
-        Zd = L.W_train[rng.integers(0, len(L.W_train), cfg["P"])] + PAPER["delta"] * rng.standard_normal(
-            (cfg["P"], L.W_train.shape[1]))
-        r, _ = score(L.decode(Zd))
-        rows.append(dict(latent=name, method="data start (no dynamics)", **r, cpu_seconds=0.0, note=""))
-        # naive SOLD: its best stable step on validation KID
-        val = []
-        for h in cfg["naive_steps"]:
-            Z, cpu, note = run_sampler(lambda s: MMSOLD(**{**PAPER, "step_size": h}, n_steps=cfg["T"],
-                                                        moment_match=False, random_state=s), L.W_train, cfg["P"], 10_000)
-            v = val_score(L.decode(Z))[0]["kid"] if Z is not None else np.inf
-            val.append(dict(step_size=h, val_kid=v, note=note, cpu_seconds=cpu))
-            print(f"[{name}] naive SOLD h={h:g}: validation KID {v:.3e} {note[:80]}", flush=True)
-        finite = [v for v in val if np.isfinite(v["val_kid"])]
-        h_best = min(finite, key=lambda v: v["val_kid"])["step_size"] if finite else None
-        for mname, make in methods(cfg, h_best).items():
-            Z, cpu, note = run_sampler(make, L.W_train, cfg["P"], 0)
-            if Z is None:
-                rows.append(dict(latent=name, method=mname, cpu_seconds=cpu, note=note[:200]))
-                print(f"[{name}] {mname}: {note[:120]} ({cpu:.0f} s)", flush=True)
-                continue
-            ims = L.decode(Z)
-            r, idx = score(ims)
-            rows.append(dict(latent=name, method=mname, **r, cpu_seconds=cpu, note=note,
-                             move=float(np.median(np.linalg.norm(Z - L.W_train[idx], axis=1)))))
-            print(f"[{name}] {mname}: KID {r['kid']:.3e} +- {r['kid_sd']:.1e}  FID {r['fid']:.3f} +- "
-                  f"{r['fid_boot_sd']:.3f}  P/R {r['precision']:.2f}/{r['recall']:.2f}  memo {r['memorisation']:.3f}"
-                  f"  nn {r['median_nn_train']:.2f}  cpu {cpu:.0f} s", flush=True)
-            if mname in ("MM-SOLD", "sigma-CFDM") or mname.startswith("naive SOLD (h=") and "5e-4" not in mname:
-                panels.append((f"{name}: {mname}", ims))
-            if mname == "MM-SOLD":
-                nearest[name] = (ims[:10], X_train[idx[:10]])
-        naive_val[name] = val
+        diagnostics[name] = stiff_directions(L.W_train, PAPER["step_size"])
+        print(f"[{name}] stiffness at the paper's step: {diagnostics[name]}", flush=True)
+
+        def data_start(seed):
+            rng = np.random.default_rng(seed)
+            return L.W_train[rng.integers(0, len(L.W_train), cfg["P"])] + PAPER["delta"] * rng.standard_normal(
+                (cfg["P"], L.W_train.shape[1]))
+        add_row(name, L, "data start (no dynamics)", data_start, seeds)
+        # each Langevin sampler's step: the lowest validation KID over its grid (finite runs only)
+        h_naive, val_naive = choose_step(name, "naive SOLD", cfg["naive_steps"], lambda h: mmsold(h, T, False), L, cfg, val_score)
+        h_mm, val_mm = choose_step(name, "MM-SOLD", cfg["mmsold_steps"], lambda h: mmsold(h, T), L, cfg, val_score)
+        validation[name] = {"naive SOLD": val_naive, "MM-SOLD": val_mm}
+        todo = [(f"MM-SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T), (0,), True)]
+        if h_mm is not None and h_mm != PAPER["step_size"]:
+            todo.append((f"MM-SOLD, best validation step (h={h_mm:g})", mmsold(h_mm, T), seeds, True))
+        todo.append((f"naive SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T, False), (0,), False))
+        if h_naive is not None:
+            todo.append((f"naive SOLD, best validation step (h={h_naive:g})", mmsold(h_naive, T, False), seeds, True))
+        if cfg["cfdm"]:
+            todo.append(("sigma-CFDM (sigma=1, M=2, 100 steps)",
+                         lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
+                                             n_remainder=50, n_noise=2, random_state=s), (0,), True))
+        for mname, make, sd, panel in todo:
+            draw, last = sampler_draw(make, L)
+            Z0 = draw(sd[0])
+            add_row(name, L, mname, lambda s, Z0=Z0: Z0 if s == sd[0] else draw(s), sd, last["cpu"], last["note"],
+                    last["swing"], panel)
+            write_outputs()
+        if cfg.get("ddpm"):
+            m, fit_cpu = latent_ddpm(cfg, L.W_train)
+            info = dict(fit_cpu_seconds=fit_cpu, n_iter=int(m.n_iter_), best_iter=int(m.best_iter_),
+                        stopped_early=bool(m.stopped_early_))
+            c0 = time.process_time()
+            m.sample(cfg["P"], random_state=0)
+            cpu = time.process_time() - c0
+            add_row(name, L, "latent DDPM (early-stopped, EMA)", lambda s: m.sample(cfg["P"], random_state=s), seeds,
+                    cpu, f"trained {info['n_iter']} iterations (best {info['best_iter']}), {fit_cpu:.0f} CPU s", info, True)
         write_outputs()  # partial results survive an interrupted run
     seconds = write_outputs(final=True)
     print(f"wrote {out_dir}/fig4_fashion.{{json,md}} and grids in {seconds:.0f} s")

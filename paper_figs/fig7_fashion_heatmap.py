@@ -87,7 +87,7 @@ def main(argv=None):
                                                                n_remainder=50, n_noise=M, random_state=r)))
             row["sigma-CFDM"] = {"cpu_seconds": 0.0, "note": "not run"}
             for name, make in todo:
-                Z, cpu, note = run_sampler(make, L.W_train, g["P"], 0)
+                Z, cpu, note, _ = run_sampler(make, L.W_train, g["P"], 0)
                 r = score(L.decode(Z))[0] if Z is not None else {}
                 row[name] = {**r, "cpu_seconds": cpu, "note": note}
             print(f"sigma {s:g} M {M}: MM-SOLD KID {row['MM-SOLD'].get('kid', np.nan):.3e} "

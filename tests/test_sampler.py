@@ -133,3 +133,21 @@ def test_step_size_above_bound_warns_and_divergence_stops_with_named_bound():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the default step size never warns
         MMSOLD(delta=0.05).fit(X)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_trace_moves_show_the_swing_above_the_bound(seed):
+    # isolated components (spacing >> delta), one stiff direction: above the explicit bound the constrained
+    # cloud swings (successive steps reverse), below it the steps keep their direction (drift dominates)
+    X = np.random.default_rng(10 + seed).normal(size=(40, 2)) * [2.0, 0.5]
+    out = {}
+    for frac in (3.0, 0.1):
+        est = MMSOLD(delta=0.05, sigma=0.0, n_steps=40, random_state=seed).fit(X)
+        est.set_params(step_size=frac * est.stability_bound_)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            Z, tr = est.fit(X).sample(300, return_trace=True)
+        assert np.isnan(tr["move_cosine"][0]) and np.all(np.abs(tr["move_cosine"][1:]) <= 1 + 1e-12)
+        assert np.all(tr["move"] >= 0) and tr["cov_error"].max() < 1e-10
+        out[frac] = np.median(tr["move_cosine"][20:])
+    assert out[3.0] < -0.3 < 0.3 < out[0.1]

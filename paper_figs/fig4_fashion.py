@@ -328,16 +328,6 @@ def main(argv=None):
         if mname.startswith("MM-SOLD"):
             nearest[f"{name} {mname}"] = (ims[:10], X_train[idx[:10]])
 
-    def sampler_draw(make, L):
-        "draw(seed) for a sampler factory; keeps the last run's cpu, note and swing in `last`."
-        last = {}
-
-        def draw(seed):
-            Z, cpu, note, swing = run_sampler(make, L.W_train, cfg["P"], seed)
-            last.setdefault("cpu", cpu); last.setdefault("note", note); last.setdefault("swing", swing)
-            return Z
-        return draw, last
-
     for name, L in lat.items():
         T = cfg["T"]
         rec = L.decode(L.encode(X_test))
@@ -369,10 +359,9 @@ def main(argv=None):
                          lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
                                              n_remainder=50, n_noise=2, random_state=s), (0,), True))
         for mname, make, sd, panel in todo:
-            draw, last = sampler_draw(make, L)
-            Z0 = draw(sd[0])
-            add_row(name, L, mname, lambda s, Z0=Z0: Z0 if s == sd[0] else draw(s), sd, last["cpu"], last["note"],
-                    last["swing"], panel)
+            runs = {seed: run_sampler(make, L.W_train, cfg["P"], seed) for seed in sd}
+            _, cpu, note, swing = runs[sd[0]]
+            add_row(name, L, mname, lambda seed: runs[seed][0], sd, cpu, note, swing, panel)
             write_outputs()
         if cfg.get("ddpm"):
             m, fit_cpu = latent_ddpm(cfg, L.W_train)

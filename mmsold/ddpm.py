@@ -27,7 +27,7 @@ def import_torch(what: str = "mmsold.ddpm.DDPM"):
 
 # %% auto #0
 __all__ = ['HAS_TORCH', 'import_torch', 'linear_beta_schedule', 'ddim_timesteps', 'timestep_embedding', 'ddim_step',
-           'ddim_sample', 'DDPM']
+           'ddim_sample', 'fourier_features', 'DDPM']
 
 # %% ../nbs/21_ddpm.ipynb #ed4dd46c
 def linear_beta_schedule(n_steps=1000, beta_start=1e-4, beta_end=0.02):
@@ -163,6 +163,25 @@ def ddim_sample(eps_fn, x_T, alphas_cumprod, timesteps, clip=None):
         x = ddim_step(x, eps_fn(x, int(t)), alphas_cumprod[t], abar_prev, clip)
     return x
 
+# %% ../nbs/21_ddpm.ipynb #ebae9bfb
+def fourier_features(x, B):
+    """Random Fourier feature map [sin(2 pi x B), cos(2 pi x B)] of the rows of x (Tancik et al. 2020).
+
+    Parameters
+    ----------
+    x : ndarray of shape (n, d)
+        Inputs (standardised coordinates in `DDPM`).
+    B : ndarray of shape (d, m)
+        Frequency matrix (`DDPM` draws it i.i.d. N(0, fourier_scale^2)).
+
+    Returns
+    -------
+    ndarray of shape (n, 2 m)
+        The sines, then the cosines.
+    """
+    z = 2 * np.pi * np.asarray(x, dtype=np.float64) @ np.asarray(B, dtype=np.float64)
+    return np.concatenate([np.sin(z), np.cos(z)], axis=1)
+
 # %% ../nbs/21_ddpm.ipynb #adb262d0
 def _stop_rule(history, patience, tol):
     """True when none of the last `patience` values of `history` is below (1 - tol) x the best value before them.
@@ -217,7 +236,8 @@ class DDPM:
         Decay beta in [0, 1) of the exponential moving average of the weights used for validation and
         sampling (0.999 is standard); None (default) = no EMA.
     val_fraction : float
-        Share of the rows of X held out for early stopping, in [0, 0.5]; 0 (default) = no early stopping.
+        Share of the rows of X held out for early stopping, in [0, 0.5]; 0 (default) = no early stopping
+        unless `fit` is given `X_val`.
     eval_every : int
         Iterations between validation evaluations (default 250).
     patience : int
@@ -228,12 +248,17 @@ class DDPM:
         Fixed (t, noise) draws per held-out point in the validation loss (default 8).
     lr_schedule : {"cosine", "constant"}
         Cosine annealing over `n_iter` (default, the earlier behaviour) or a constant learning rate.
+    fourier_features : int
+        Number m >= 0 of random Fourier frequencies of the input (`fourier_features`); 0 (default) = the
+        raw coordinates only.
+    fourier_scale : float
+        Standard deviation s > 0 of the frequencies, per standardised unit (default 1.0).
     """
 
     def __init__(self, hidden=128, n_layers=3, n_train_steps=1000, n_sample_steps=100, n_iter=3000,
                  batch_size=256, lr=2e-3, emb_dim=16, clip_x0=5.0, n_threads=1, random_state=None,
                  ema_decay=None, val_fraction=0.0, eval_every=250, patience=5, tol=1e-3, n_val_draws=8,
-                 lr_schedule="cosine"):
+                 lr_schedule="cosine", fourier_features=0, fourier_scale=1.0):
         self.hidden = hidden
         self.n_layers = n_layers
         self.n_train_steps = n_train_steps
@@ -252,6 +277,8 @@ class DDPM:
         self.tol = tol
         self.n_val_draws = n_val_draws
         self.lr_schedule = lr_schedule
+        self.fourier_features = fourier_features
+        self.fourier_scale = fourier_scale
 
     def _validate_params(self):
         for name in ("hidden", "n_layers", "n_train_steps", "n_sample_steps", "n_iter", "batch_size",
@@ -268,9 +295,11 @@ class DDPM:
         check_real("tol", self.tol, 0.0, 1.0, high_open=True)
         if self.lr_schedule not in ("cosine", "constant"):
             raise ValueError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
+        check_int("fourier_features", self.fourier_features, minimum=0)
+        check_real("fourier_scale", self.fourier_scale, 0.0, low_open=True)
 
     def _network(self, torch, d):
-        layers, width = [], d + self.emb_dim
+        layers, width = [], d + 2 * self.fourier_features + self.emb_dim
         for _ in range(self.n_layers):
             layers += [torch.nn.Linear(width, self.hidden), torch.nn.SiLU()]
             width = self.hidden
@@ -288,9 +317,10 @@ class DDPM:
         perm = rng.permutation(len(X))
         return X[perm[n_val:]], X[perm[:n_val]]
 
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, X_val=None):
         """Standardise X (N, d) and train the noise predictor; sets `net_`, `mean_`, `scale_`, `fit_seconds_`, `loss_`.
 
+        `fourier_B_` is the frequency matrix B (d, m), or None when `fourier_features` is 0.
         With `val_fraction > 0` also `val_loss_`, `val_iters_`, `best_iter_`, `stopped_early_`; always
         `n_iter_` (iterations run).
 
@@ -300,6 +330,9 @@ class DDPM:
             Training data, finite, at least 2 rows (the validation share is taken from them).
         y : None
             Ignored (scikit-learn convention).
+        X_val : array_like of shape (M, d) or None
+            Validation rows for early stopping given explicitly (e.g. a protocol's validation split), used
+            instead of holding out a share of X; then all of X is trained on and `val_fraction` must be 0.
 
         Returns
         -------
@@ -317,7 +350,15 @@ class DDPM:
         X = validate_data(X, min_samples=2, name="X")
         rng = as_generator(self.random_state)
         tic = time.perf_counter()
-        X_tr, X_val = self._split(X, rng)  # validates the split before torch is needed
+        if X_val is None:
+            X_tr, X_val = self._split(X, rng)  # validates the split before torch is needed
+        else:
+            if self.val_fraction > 0:
+                raise ValueError(f"give either val_fraction > 0 (got {self.val_fraction}) or X_val, not both")
+            X_val = validate_data(X_val, min_samples=1, name="X_val")
+            if X_val.shape[1] != X.shape[1]:
+                raise ValueError(f"X_val has {X_val.shape[1]} columns, X has {X.shape[1]}")
+            X_tr = X
         torch = import_torch()
         self.mean_ = X_tr.mean(axis=0)
         self.scale_ = np.where(X_tr.std(axis=0) > 0, X_tr.std(axis=0), 1.0)
@@ -332,6 +373,10 @@ class DDPM:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(rng.integers(2**62)))
                 net = self._network(torch, X.shape[1])
+            # the frequency matrix B (drawn only when asked, so fourier_features=0 keeps the old random stream)
+            self.fourier_B_ = (rng.normal(0.0, self.fourier_scale, (X.shape[1], self.fourier_features))
+                               if self.fourier_features > 0 else None)
+            self.fourier_B_t_ = None if self.fourier_B_ is None else torch.from_numpy(self.fourier_B_)
             val = None
             if len(X_val):  # fixed validation inputs: the same (t, eps) at every evaluation
                 reps = np.repeat((X_val - self.mean_) / self.scale_, self.n_val_draws, axis=0)
@@ -339,7 +384,7 @@ class DDPM:
                 ev = rng.standard_normal(reps.shape)
                 av = self.alphas_cumprod_[tv][:, None]
                 xv = np.sqrt(av) * reps + np.sqrt(1 - av) * ev
-                val = (torch.cat([torch.from_numpy(xv), emb_table[torch.from_numpy(tv)]], dim=1), torch.from_numpy(ev))
+                val = (self._inputs(torch, torch.from_numpy(xv), emb_table[torch.from_numpy(tv)]), torch.from_numpy(ev))
             ema = None
             if self.ema_decay is not None:
                 ema = [p.detach().clone() for p in net.parameters()]
@@ -355,7 +400,7 @@ class DDPM:
                 eps = torch.randn(B, X.shape[1], generator=gen, dtype=torch.float64)
                 a = abar[t][:, None]
                 xt = a.sqrt() * Xs[idx] + (1 - a).sqrt() * eps
-                loss = ((net(torch.cat([xt, emb_table[t]], dim=1)) - eps) ** 2).mean()
+                loss = ((net(self._inputs(torch, xt, emb_table[t])) - eps) ** 2).mean()
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -392,6 +437,13 @@ class DDPM:
         self.n_features_in_ = X.shape[1]
         self.fit_seconds_ = time.perf_counter() - tic
         return self
+
+    def _inputs(self, torch, x, emb):
+        "Network input [x, sin(2 pi x B), cos(2 pi x B), emb(t)] (no Fourier block when fourier_features = 0)."
+        if self.fourier_B_ is None:
+            return torch.cat([x, emb], dim=1)
+        z = 2 * np.pi * (x @ self.fourier_B_t_)
+        return torch.cat([x, torch.sin(z), torch.cos(z), emb], dim=1)
 
     @staticmethod
     def _eval_state(net, ema):
@@ -440,7 +492,7 @@ class DDPM:
         try:
             def eps_fn(x, t):
                 with torch.no_grad():
-                    inp = torch.cat([torch.from_numpy(x), self.emb_table_[t].expand(len(x), -1)], dim=1)
+                    inp = self._inputs(torch, torch.from_numpy(x), self.emb_table_[t].expand(len(x), -1))
                     return self.net_(inp).numpy()
             xT = rng.standard_normal((n_samples, self.n_features_in_))
             x = ddim_sample(eps_fn, xT, self.alphas_cumprod_, ddim_timesteps(self.n_train_steps, self.n_sample_steps),

@@ -22,16 +22,22 @@ Methods (each one ensemble of P particles / samples, decoded to images):
 For each latent the script also reports lambda_max of Sigma*, the explicit bound 2 delta^2 / lambda_max
 and the directions with h lambda / delta^2 > 2 at the paper's step, and for each Langevin run the
 median cosine between successive steps over its second half (near -1: a period-2 swing). The chosen
-steps are rerun with `n_seeds` sampler seeds (KID mean and sd over seeds).
+steps are rerun with `n_seeds` sampler seeds (KID mean and sd over seeds). A long run (`long_T` steps)
+of both Langevin samplers at MM-SOLD's chosen step (inside the bound, so both are stable) shows what
+the dynamics do with time at matched settings. Class-conditional runs (`class_conditional`): each
+class's 6,000 training images, its own whitening, P = 1,000, both samplers at 0.8 x the class's bound,
+KID against the class's 1,000 test images and the share of samples the classifier assigns to the class.
+Both samplers are also run with more smoothing (`sigma_extra`, sigma = 3) at the same step: the naive
+target shrinks there, while the constraint holds the moments.
 Metrics in the features of a small CNN trained on the 27,000 training images only (its test accuracy
 is reported): KID (mean +- sd over subsets) and FID (+- sd over bootstrap resamples of the samples)
-against the 3,000 test images, precision / recall in features, memorisation in pixel space against
+against the 3,000 test images, precision / recall and density / coverage in features, memorisation in pixel space against
 the 27,000 training images (share of samples with d1/d2 < 1/3, median nearest-training distance),
 CPU seconds of each sampler. References: 3,000 training images against the test images (what a
 perfect sampler scores), and the test images passed through the latent (encode-decode; the floor the
 decoder sets).
 
-    python paper_figs/fig4_fashion.py --latents AE   # full, AE latent (about 25 CPU minutes)
+    python paper_figs/fig4_fashion.py --latents AE   # full, AE latent (about an hour of CPU)
     python paper_figs/fig4_fashion.py --fast   # tiny (< 60 s), writes paper_figs/_fast/
 """
 from __future__ import annotations
@@ -58,7 +64,8 @@ from mmsold.cfdm import SigmaCFDM  # noqa: E402
 from mmsold.datasets import DataFileNotFoundError, fashion_mnist  # noqa: E402
 from mmsold.dynamics import NonFiniteParticlesError  # noqa: E402
 from mmsold.latent import PCALatent  # noqa: E402
-from mmsold.metrics import kernel_inception_distance, precision_recall  # noqa: E402
+from mmsold.metrics import density_coverage, kernel_inception_distance, precision_recall  # noqa: E402
+from mmsold.manifold import retract, to_coordinates, to_particles  # noqa: E402
 from mmsold.sampler import MMSOLD  # noqa: E402
 from mmsold.whitening import PartialWhitening  # noqa: E402
 
@@ -71,14 +78,16 @@ def settings(fast: bool) -> dict:
                     ddpm=dict(hidden=32, n_layers=2, n_iter=300, batch_size=256, lr=2e-3, n_sample_steps=20,
                               ema_decay=0.99, val_fraction=0.1, eval_every=100, patience=2, tol=1e-2,
                               lr_schedule="constant"),
-                    kid=dict(n_subsets=10, subset_size=200), n_boot=5, latents=["PCA", "AE"])
+                    kid=dict(n_subsets=10, subset_size=200), n_boot=5, latents=["PCA", "AE"], long_T=40, sigma_extra=[3.0], n_draws=3,
+                    classes=dict(labels=[0], n_train=400, n_test=100, P=100, T_values=[20, 40], kid=dict(n_subsets=10, subset_size=50)))
     return dict(n_train=27000, n_test=3000, n_val=3000, P=3000, T=100, latent_dim=100, k=20, data_seed=2026,
                 ae=dict(width=32, n_epochs=6, batch_size=128), clf=dict(n_features=128, width=16, n_epochs=3, batch_size=128),
-                naive_steps=[1e-5, 1e-4], mmsold_steps=[5e-5, 2.5e-4, 5e-4], cfdm=True, n_seeds=2,
-                ddpm=dict(hidden=256, n_layers=3, n_iter=6000, batch_size=512, lr=1e-3, n_sample_steps=100,
-                          ema_decay=0.999, val_fraction=0.1, eval_every=500, patience=5, tol=2e-3,
+                naive_steps=[1e-5, 1e-4, 2.5e-4], mmsold_steps=[5e-5, 2.5e-4, 5e-4], cfdm=True, n_seeds=3,
+                ddpm=dict(hidden=256, n_layers=3, n_iter=24000, batch_size=512, lr=1e-3, n_sample_steps=100,
+                          ema_decay=0.999, val_fraction=0.1, eval_every=1000, patience=5, tol=2e-3,
                           lr_schedule="constant"),
-                kid=dict(n_subsets=50, subset_size=1000), n_boot=20, latents=["AE", "PCA"])
+                kid=dict(n_subsets=50, subset_size=1000), n_boot=20, latents=["AE", "PCA"], long_T=1000, sigma_extra=[3.0], n_draws=20,
+                classes=dict(labels=list(range(10)), n_train=6000, n_test=1000, P=1000, T_values=[100], kid=dict(n_subsets=50, subset_size=500)))
 
 
 PAPER = dict(score_estimator="nearest_remainder", n_neighbors=50, n_remainder=50, n_noise=2,
@@ -150,10 +159,11 @@ class Scorer:
         rng = np.random.default_rng(seed)
         boot = [frechet_distance(F[rng.integers(0, len(F), len(F))], self.F_test) for _ in range(self.cfg["n_boot"])]
         p, r = precision_recall(self.F_test, F)
+        dens, cov = density_coverage(self.F_test, F)
         dist, idx = self.nn.kneighbors(images)
         ratio = np.divide(dist[:, 0], dist[:, 1], out=np.zeros(len(dist)), where=dist[:, 1] > 0)
         return dict(kid=kid, kid_sd=kid_sd, fid=frechet_distance(F, self.F_test), fid_boot_sd=float(np.std(boot)),
-                    precision=p, recall=r, memorisation=float(np.mean(ratio < 1 / 3)),
+                    precision=p, recall=r, density=dens, coverage=cov, memorisation=float(np.mean(ratio < 1 / 3)),
                     median_nn_train=float(np.median(dist[:, 0]))), idx[:, 0]
 
 
@@ -205,14 +215,20 @@ def stiff_directions(W_train, h):
                 unstable_ratios=[round(float(r), 2) for r in sorted(ratio[ratio > 2], reverse=True)])
 
 
-def choose_step(name, label, steps, make, L, cfg, val_score):
-    "Run `make(h)` for each step on the validation split; returns (step of lowest finite validation KID or None, records)."
+def choose_step(name, label, steps, make, L, cfg, val_score, test_score=None):
+    """Run `make(h)` for each step (sampler seed 10,000); returns (step of lowest finite validation KID or None, records).
+
+    Only the validation KID chooses; with `test_score` the same samples' test KID is recorded next to it, so
+    the table can show whether the choice was also the best on the test images.
+    """
     val = []
     for h in steps:
         Z, cpu, note, swing = run_sampler(make(h), L.W_train, cfg["P"], 10_000)
-        v = val_score(L.decode(Z))[0]["kid"] if Z is not None else np.inf
-        val.append(dict(step_size=h, val_kid=v, note=note, cpu_seconds=cpu, **swing))
-        print(f"[{name}] {label} h={h:g}: validation KID {v:.3e} {swing} {note[:80]}", flush=True)
+        ims = L.decode(Z) if Z is not None else None
+        v = val_score(ims)[0]["kid"] if Z is not None else np.inf
+        t = test_score(ims)[0]["kid"] if Z is not None and test_score is not None else np.nan
+        val.append(dict(step_size=h, val_kid=v, test_kid=t, note=note, cpu_seconds=cpu, **swing))
+        print(f"[{name}] {label} h={h:g}: validation KID {v:.3e} (test {t:.3e}) {swing} {note[:80]}", flush=True)
     finite = [v for v in val if np.isfinite(v["val_kid"])]
     return (min(finite, key=lambda v: v["val_kid"])["step_size"] if finite else None), val
 
@@ -223,6 +239,91 @@ def latent_ddpm(cfg, W_train, seed=0):
     c0 = time.process_time()
     m = DDPM(**cfg["ddpm"], random_state=seed).fit(W_train)
     return m, time.process_time() - c0
+
+
+def class_conditional(cfg, clf, encoder, T_values, fraction=0.8, seed=0):
+    """Class-conditional runs: each class's own training images, latent whitening and samplers.
+
+    For each label c in `cfg["classes"]["labels"]`: the first `n_train` training-split images of class c
+    (all 6,000 at full size), the first `n_test` test images of class c, the same encoder with its partial
+    whitening refitted on the class, and P particles. The step is `fraction` of the class's own bound
+    2 delta^2 / lambda_max(Sigma*), the same for MM-SOLD and naive SOLD (both inside the bound), for each
+    T in `T_values`. Metrics: KID against the class's test images (classifier features), the share of
+    samples the classifier labels c, and the median pixel distance to the nearest training image of the
+    class (the class's test images give the reference). Returns a list of rows.
+    """
+    cc = cfg["classes"]
+    Xa, ya = fashion_mnist("train")
+    Xb, yb = fashion_mnist("test")
+    ccfg = {**cfg, "kid": cc["kid"], "n_boot": 2}
+    out = []
+    for c in cc["labels"]:
+        Xc, Xt = Xa[ya == c][: cc["n_train"]], Xb[yb == c][: cc["n_test"]]
+        L = Latent(encoder, cfg["k"], Xc)
+        sc = Scorer(clf, Xc, Xt, ccfg)
+        bound = stiff_directions(L.W_train, PAPER["step_size"])["bound"]
+        h = fraction * bound
+
+        def row(method, Z, cpu=0.0, **extra):
+            ims = L.decode(Z)
+            r, _ = sc(ims, seed=seed)
+            out.append(dict(label=int(c), method=method, kid=r["kid"], kid_sd=r["kid_sd"], fid=r["fid"],
+                            class_agreement=float(np.mean(clf.predict(ims) == c)), median_nn_train=r["median_nn_train"],
+                            precision=r["precision"], recall=r["recall"], cpu_seconds=cpu, step_size=h, **extra))
+            print(f"[class {c}] {method}: KID {r['kid']:.3e} agreement {out[-1]['class_agreement']:.3f} "
+                  f"nn {r['median_nn_train']:.2f}", flush=True)
+        row("test images encoded-decoded", L.encode(Xt))
+        rng = np.random.default_rng(seed)
+        row("data start", L.W_train[rng.integers(0, len(Xc), cc["P"])] + PAPER["delta"] * rng.standard_normal((cc["P"], L.W_train.shape[1])))
+        for T in T_values:
+            for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
+                Z, cpu, note, swing = run_sampler(mmsold(h, T, mm), L.W_train, cc["P"], seed)
+                if Z is None:
+                    out.append(dict(label=int(c), method=f"{mname}, T={T}", note=note, step_size=h))
+                    continue
+                row(f"{mname}, T={T}", Z, cpu, **swing)
+    return out
+
+
+def moment_draws(cfg, L, score, n_draws, seed0=100):
+    """What exact moments alone do to a draw of training points: the data start with and without the retraction.
+
+    For each of `n_draws` seeds: P random training latents + delta-noise (the data start), and the same cloud
+    retracted onto the moment constraint (mean mu*, covariance Sigma*: MM-SOLD's starting point, T = 0).
+    Returns a list of per-draw test KIDs of both, paired by seed.
+    """
+    est = MMSOLD(**{**PAPER, "step_size": None}, n_steps=1).fit(L.W_train)  # only its mu*, L are used
+    out = []
+    for k in range(n_draws):
+        rng = np.random.default_rng(seed0 + k)
+        Z0 = L.W_train[rng.integers(0, len(L.W_train), cfg["P"])] + PAPER["delta"] * rng.standard_normal((cfg["P"], L.W_train.shape[1]))
+        Z1 = to_particles(retract(to_coordinates(Z0, est.mean_, est.factor_)), est.mean_, est.factor_)
+        a, b = score(L.decode(Z0), seed=k)[0]["kid"], score(L.decode(Z1), seed=k)[0]["kid"]
+        out.append(dict(seed=seed0 + k, data_start=a, retracted=b))
+        print(f"draw {seed0 + k}: data start KID {a:.4e}, retracted {b:.4e}", flush=True)
+    return out
+
+
+def class_summary(crows):
+    "Per method: mean and sd over classes of KID, class agreement and nearest-training distance; MM-SOLD minus naive per class."
+    methods = list(dict.fromkeys(r["method"] for r in crows))
+    summ = []
+    for m in methods:
+        rs = [r for r in crows if r["method"] == m and "kid" in r]
+        if not rs:
+            continue
+        summ.append(dict(method=m, n_classes=len(rs), **{f"{k}_mean": float(np.mean([r[k] for r in rs])) for k in ("kid", "class_agreement", "median_nn_train")},
+                         kid_sd_over_classes=float(np.std([r["kid"] for r in rs], ddof=1)) if len(rs) > 1 else np.nan))
+    for m in methods:
+        if m.startswith("MM-SOLD, T="):
+            a = {r["label"]: r["kid"] for r in crows if r["method"] == m and "kid" in r}
+            b = {r["label"]: r["kid"] for r in crows if r["method"] == m.replace("MM-SOLD", "naive SOLD") and "kid" in r}
+            d = [a[c] - b[c] for c in a if c in b]
+            if d:
+                summ.append(dict(method=f"MM-SOLD minus naive SOLD, {m.split(', ')[-1]}", n_classes=len(d), kid_mean=float(np.mean(d)),
+                                 kid_sd_over_classes=float(np.std(d, ddof=1)) if len(d) > 1 else np.nan,
+                                 classes_mm_lower=int(np.sum(np.array(d) < 0))))
+    return summ
 
 
 def grid_png(path, panels, ncol=10, nrow=4):
@@ -253,6 +354,9 @@ def main(argv=None):
     ap.add_argument("--latents", default=None, help="comma-separated subset of AE,PCA (default both)")
     ap.add_argument("--no-cfdm", action="store_true", help="skip sigma-CFDM (about 3 CPU minutes per run at full size)")
     ap.add_argument("--naive-steps", default=None, help="comma-separated naive-SOLD step grid (default in settings)")
+    ap.add_argument("--part", default="all", choices=["all", "main", "classes", "draws"],
+                    help="main = the unconditional table (fig4_fashion.*), classes = the class-conditional runs "
+                         "(fig4_fashion_classes.*), draws = the data start with and without exact moments (fig4_fashion_draws.*), all = every part (two processes can run the parts side by side)")
     args = ap.parse_args(argv)
     out_dir = HERE / "_fast" if args.fast else HERE
     out_dir.mkdir(exist_ok=True)
@@ -282,7 +386,8 @@ def main(argv=None):
         meta = dict(settings=cfg, paper_params=PAPER, classifier_test_accuracy=acc, timings=timings, wall_seconds=seconds, complete=final,
                     validation=validation, stiffness=diagnostics)
         (out_dir / "fig4_fashion.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
-        cols = ["kid", "kid_sd", "kid_seed_mean", "kid_seed_sd", "fid", "fid_boot_sd", "precision", "recall", "memorisation",
+        cols = ["kid", "kid_sd", "kid_seed_mean", "kid_seed_sd", "fid", "fid_boot_sd", "precision", "recall", "density", "coverage",
+                "memorisation",
                 "median_nn_train", "step_cosine", "cpu_seconds"]
         lines = [f"Fashion-MNIST, {cfg['n_train']} training / {cfg['n_test']} test images, P = {cfg['P']}, T = {cfg['T']}; "
                  f"classifier test accuracy {acc:.4f}." + ("" if final else " PARTIAL RUN (in progress or interrupted)."), "",
@@ -291,6 +396,14 @@ def main(argv=None):
             cells = [("-" if c not in r or not np.isfinite(r[c]) else f"{r[c]:.3e}" if c.startswith("kid") else f"{r[c]:.3f}")
                      for c in cols]
             lines.append(f"| {r['latent']} | {r['method']} | " + " | ".join(cells) + f" | {r.get('note', '')[:90]} |".replace("|z|", "\\|z\\|"))
+        for name, v in validation.items():
+            lines += ["", f"Step grid, {name} latent (sampler seed 10,000; the validation KID chooses, the test KID of the same "
+                      f"samples is shown for comparison):", "", "| sampler | h | validation KID | test KID | step cosine | note |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for sampler, recs in v.items():
+                for r in recs:
+                    lines.append(f"| {sampler} | {r['step_size']:g} | {r['val_kid']:.3e} | {r['test_kid']:.3e} | "
+                                 f"{r.get('step_cosine', np.nan):.2f} | {r['note'][:60]} |".replace("|z|", "\\|z\\|"))
         (out_dir / "fig4_fashion.md").write_text("\n".join(lines) + "\n")
         grid_png(out_dir / "fig4_fashion_grid.png", panels)
         if nearest:
@@ -300,6 +413,60 @@ def main(argv=None):
             grid_png(out_dir / "fig4_fashion_nearest.png", pn, ncol=5, nrow=2)
         return seconds
 
+    def write_classes(final=False):
+        seconds = time.perf_counter() - t_all
+        meta = dict(settings=cfg, paper_params=PAPER, classifier_test_accuracy=acc, timings=timings, wall_seconds=seconds, complete=final)
+        (out_dir / "fig4_fashion_classes.json").write_text(json.dumps({"meta": meta, "class_conditional": class_rows}, indent=1, default=str))
+        lines = []
+        for name, cr in class_rows.items():
+            cc = cfg["classes"]
+            lines += ["", f"Class-conditional runs, {name} latent: per class {cc['n_train']} training / {cc['n_test']} test images, "
+                      f"P = {cc['P']}, step 0.8 x the class's own stability bound for both samplers; mean over "
+                      f"{len(cc['labels'])} classes (sd over classes).", "",
+                      "| method | KID mean | KID sd over classes | class agreement | median nn train | classes where MM-SOLD is lower |",
+                      "| --- | --- | --- | --- | --- | --- |"]
+            for r in cr["summary"]:
+                f = lambda k, fmt: "-" if k not in r or not np.isfinite(r[k]) else format(r[k], fmt)
+                lines.append(f"| {r['method']} | {f('kid_mean', '.3e')} | {f('kid_sd_over_classes', '.1e')} | "
+                             f"{f('class_agreement_mean', '.3f')} | {f('median_nn_train_mean', '.2f')} | "
+                             f"{r.get('classes_mm_lower', '-')}{'' if 'classes_mm_lower' not in r else ' of ' + str(r['n_classes'])} |")
+            lines += ["", "| class | method | KID | KID sd | class agreement | median nn train | step | step cosine |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+            for r in cr["rows"]:
+                f = lambda k, fmt: "-" if k not in r or not np.isfinite(r[k]) else format(r[k], fmt)
+                lines.append(f"| {r['label']} | {r['method']} | {f('kid', '.3e')} | {f('kid_sd', '.1e')} | {f('class_agreement', '.3f')} | "
+                             f"{f('median_nn_train', '.2f')} | {f('step_size', '.3g')} | {f('step_cosine', '.2f')} |")
+        lines[:0] = [f"Fashion-MNIST class-conditional runs; classifier test accuracy {acc:.4f}." + ("" if final else " PARTIAL RUN."), ""]
+        (out_dir / "fig4_fashion_classes.md").write_text("\n".join(lines) + "\n")
+        return seconds
+
+    if args.part in ("all", "draws"):
+        res = {}
+        for name, L in lat.items():
+            res[name] = moment_draws(cfg, L, score, cfg["n_draws"])
+        lines = [f"Draws of the data start (P = {cfg['P']} training latents + delta-noise) with and without the retraction onto the "
+                 f"exact moments; test KID per draw (classifier features, {cfg['n_test']} test images).", "",
+                 "| latent | draws | data start: mean | sd | retracted: mean | sd | paired difference: mean | sd | draws where retracted is lower |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, r in res.items():
+            a, b = np.array([v["data_start"] for v in r]), np.array([v["retracted"] for v in r])
+            lines.append(f"| {name} | {len(r)} | {a.mean():.3e} | {a.std(ddof=1):.1e} | {b.mean():.3e} | {b.std(ddof=1):.1e} | "
+                         f"{(b - a).mean():.2e} | {(b - a).std(ddof=1):.1e} | {int(np.sum(b < a))} of {len(r)} |")
+        (out_dir / "fig4_fashion_draws.md").write_text("\n".join(lines) + "\n")
+        (out_dir / "fig4_fashion_draws.json").write_text(json.dumps(dict(settings=cfg, draws=res), indent=1, default=str))
+        print(f"wrote {out_dir}/fig4_fashion_draws.{{json,md}}")
+        if args.part == "draws":
+            return 0
+    class_rows = {}
+    if args.part in ("all", "classes"):
+        for name, L in lat.items():
+            crows = class_conditional(cfg, clf, L.encoder, cfg["classes"].get("T_values", [cfg["T"]]))
+            class_rows[name] = dict(rows=crows, summary=class_summary(crows))
+            write_classes()
+        seconds = write_classes(final=True)
+        print(f"wrote {out_dir}/fig4_fashion_classes.{{json,md}} in {seconds:.0f} s")
+        if args.part == "classes":
+            return 0
     rows = []
     ref, _ = score(X_train[np.random.default_rng(1).choice(len(X_train), cfg["P"], replace=False)])
     rows.append(dict(latent="-", method="reference: training images", **ref, cpu_seconds=0.0, note=""))
@@ -345,8 +512,8 @@ def main(argv=None):
                 (cfg["P"], L.W_train.shape[1]))
         add_row(name, L, "data start (no dynamics)", data_start, seeds)
         # each Langevin sampler's step: the lowest validation KID over its grid (finite runs only)
-        h_naive, val_naive = choose_step(name, "naive SOLD", cfg["naive_steps"], lambda h: mmsold(h, T, False), L, cfg, val_score)
-        h_mm, val_mm = choose_step(name, "MM-SOLD", cfg["mmsold_steps"], lambda h: mmsold(h, T), L, cfg, val_score)
+        h_naive, val_naive = choose_step(name, "naive SOLD", cfg["naive_steps"], lambda h: mmsold(h, T, False), L, cfg, val_score, score)
+        h_mm, val_mm = choose_step(name, "MM-SOLD", cfg["mmsold_steps"], lambda h: mmsold(h, T), L, cfg, val_score, score)
         validation[name] = {"naive SOLD": val_naive, "MM-SOLD": val_mm}
         todo = [(f"MM-SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T), (0,), True)]
         if h_mm is not None and h_mm != PAPER["step_size"]:
@@ -358,6 +525,15 @@ def main(argv=None):
             todo.append(("sigma-CFDM (sigma=1, M=2, 100 steps)",
                          lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
                                              n_remainder=50, n_noise=2, random_state=s), (0,), True))
+        if h_mm is not None and cfg.get("long_T"):
+            # the same step for both samplers (MM-SOLD's choice, inside the bound) and a longer run: what the dynamics do with time
+            for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
+                todo.append((f"{mname}, long run (h={h_mm:g}, T={cfg['long_T']})", mmsold(h_mm, cfg["long_T"], mm), seeds, False))
+        if h_mm is not None:
+            # more smoothing at the same step: the naive target shrinks, the constraint holds the moments
+            for sig in cfg.get("sigma_extra", []):
+                for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
+                    todo.append((f"{mname}, sigma={sig:g} (h={h_mm:g})", mmsold(h_mm, T, mm, sigma=sig), seeds, mm))
         for mname, make, sd, panel in todo:
             runs = {seed: run_sampler(make, L.W_train, cfg["P"], seed) for seed in sd}
             _, cpu, note, swing = runs[sd[0]]

@@ -3,9 +3,11 @@
 
 Same data, latent (autoencoder, 100-dim, PartialWhitening k = 20, tail variance 1), classifier
 features and estimator as `fig4_fashion.py` (models come from its cache), the paper's settings
-otherwise (K = L = 50, mixture covariance, data start, h = 5e-4, T = 100, delta = 0.05). Scaled down
+otherwise (K = L = 50, mixture covariance, data start, T = 100, delta = 0.05), except the step: h is
+0.8 x the latent's stability bound 2 delta^2 / lambda_max(Sigma*) (the paper's h = 5e-4 is above the
+bound in this latent, where MM-SOLD swings with period 2; `--step-size 5e-4` runs it). Scaled down
 to fit the shared CPU: P = 1,000 particles per cell (the paper: 3,000) and a 3 x 2 grid
-sigma in {0.5, 1, 2} x M in {2, 8} (the paper's CelebA grid, sigma in {1, ..., 7} x M in {2, ..., 32},
+sigma in {1, 2, 4} x M in {2, 8} (the paper's CelebA grid, sigma in {1, ..., 7} x M in {2, ..., 32},
 is for a 700-dim latent). sigma-CFDM at the same sigma and M is run next to each cell, and the
 heatmaps show MM-SOLD's KID, FID and the difference of KID to sigma-CFDM (negative = MM-SOLD better),
 as in the paper's Fig. 8.
@@ -32,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from fig4_fashion import PAPER, Scorer, build_models, load, run_sampler, settings as fig4_settings  # noqa: E402
+from fig4_fashion import PAPER, Scorer, build_models, load, run_sampler, settings as fig4_settings, stiff_directions  # noqa: E402
 from mmsold.autoencoder import HAS_TORCH  # noqa: E402
 from mmsold.cfdm import SigmaCFDM  # noqa: E402
 from mmsold.datasets import DataFileNotFoundError  # noqa: E402
@@ -42,7 +44,7 @@ from mmsold.sampler import MMSOLD  # noqa: E402
 def grid(fast):
     if fast:
         return dict(sigmas=[1.0], Ms=[2, 4], P=200)
-    return dict(sigmas=[0.5, 1.0, 2.0], Ms=[2, 8], P=1000)
+    return dict(sigmas=[1.0, 2.0, 4.0], Ms=[2, 8], P=1000)
 
 
 def main(argv=None):
@@ -53,6 +55,8 @@ def main(argv=None):
     ap.add_argument("--Ms", default=None, help="comma-separated M grid (overrides the default)")
     ap.add_argument("--P", type=int, default=None, help="particles per cell (overrides the default)")
     ap.add_argument("--no-cfdm", action="store_true", help="skip the sigma-CFDM runs (the difference panel is then empty)")
+    ap.add_argument("--step-size", type=float, default=None,
+                    help="MM-SOLD step h (default: 0.8 x the latent's stability bound 2 delta^2 / lambda_max(Sigma*); the paper's is 5e-4)")
     args = ap.parse_args(argv)
     out_dir = HERE / "_fast" if args.fast else HERE
     out_dir.mkdir(exist_ok=True)
@@ -76,20 +80,24 @@ def main(argv=None):
         return 0
     clf, lat, _ = build_models(cfg, X_train, y_train, args.cache_dir)
     L = lat["AE"]
+    bound = stiff_directions(L.W_train, PAPER["step_size"])["bound"]
+    g["step_size"] = args.step_size if args.step_size is not None else 0.8 * bound
+    g["stability_bound"] = bound
+    print(f"step h = {g['step_size']:.3g} (stability bound {bound:.3g})", flush=True)
     score = Scorer(clf, X_train, X_test, cfg)
     cells = []
     for s in g["sigmas"]:
         for M in g["Ms"]:
             row = dict(sigma=s, M=M)
-            todo = [("MM-SOLD", lambda r: MMSOLD(**{**PAPER, "sigma": s, "n_noise": M}, n_steps=cfg["T"], random_state=r))]
+            todo = [("MM-SOLD", lambda r: MMSOLD(**{**PAPER, "sigma": s, "n_noise": M, "step_size": g["step_size"]}, n_steps=cfg["T"], random_state=r))]
             if g["cfdm"]:
                 todo.append(("sigma-CFDM", lambda r: SigmaCFDM(sigma=s, n_steps=cfg["T"], n_neighbors=50,
                                                                n_remainder=50, n_noise=M, random_state=r)))
             row["sigma-CFDM"] = {"cpu_seconds": 0.0, "note": "not run"}
             for name, make in todo:
-                Z, cpu, note, _ = run_sampler(make, L.W_train, g["P"], 0)
+                Z, cpu, note, swing = run_sampler(make, L.W_train, g["P"], 0)
                 r = score(L.decode(Z))[0] if Z is not None else {}
-                row[name] = {**r, "cpu_seconds": cpu, "note": note}
+                row[name] = {**r, **swing, "cpu_seconds": cpu, "note": note}
             print(f"sigma {s:g} M {M}: MM-SOLD KID {row['MM-SOLD'].get('kid', np.nan):.3e} "
                   f"FID {row['MM-SOLD'].get('fid', np.nan):.3f} | sigma-CFDM KID "
                   f"{row['sigma-CFDM'].get('kid', np.nan):.3e} FID {row['sigma-CFDM'].get('fid', np.nan):.3f}", flush=True)
@@ -118,7 +126,9 @@ def main(argv=None):
         fig.colorbar(im, ax=ax)
     fig.tight_layout()
     fig.savefig(out_dir / "fig7_fashion_heatmap.png", dpi=110)
-    lines = ["| sigma | M | MM-SOLD KID | MM-SOLD FID | sigma-CFDM KID | sigma-CFDM FID | MM-SOLD CPU s | CFDM CPU s |",
+    lines = [f"AE latent, P = {g['P']} per cell, T = {cfg['T']}, MM-SOLD step h = {g['step_size']:.3g} "
+             f"(stability bound {g['stability_bound']:.3g}).", "",
+             "| sigma | M | MM-SOLD KID | MM-SOLD FID | sigma-CFDM KID | sigma-CFDM FID | MM-SOLD CPU s | CFDM CPU s |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for c in cells:
         a, b = c["MM-SOLD"], c["sigma-CFDM"]

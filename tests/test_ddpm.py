@@ -167,3 +167,77 @@ def test_early_stopping_stops_when_nothing_improves_and_is_seeded():
     # without a reachable stop, the budget is the limit
     m3 = DDPM(**{**kw, "tol": 0.0, "patience": 100, "n_iter": 60}).fit(X)
     assert not m3.stopped_early_ and m3.n_iter_ == 60 and list(m3.val_iters_) == [20, 40, 60]
+
+
+def test_fourier_feature_map_against_a_direct_loop():
+    from mmsold.ddpm import fourier_features
+    rng = np.random.default_rng(8)
+    x, B = rng.standard_normal((6, 3)), rng.normal(0, 2.0, (3, 4))
+    F = fourier_features(x, B)
+    for i in range(6):
+        for k in range(4):
+            z = 2 * np.pi * sum(x[i, j] * B[j, k] for j in range(3))
+            assert np.isclose(F[i, k], np.sin(z)) and np.isclose(F[i, 4 + k], np.cos(z))
+
+
+def test_fourier_parameters_are_validated_before_torch_is_needed():
+    X = np.zeros((10, 2))
+    with pytest.raises(ValueError):
+        DDPM(fourier_features=-1).fit(X)
+    with pytest.raises(TypeError):
+        DDPM(fourier_features=2.5).fit(X)
+    for bad in (0.0, -1.0, np.inf):
+        with pytest.raises(ValueError):
+            DDPM(fourier_features=4, fourier_scale=bad).fit(X)
+
+
+def test_explicit_validation_rows_are_validated():
+    X = np.random.default_rng(9).standard_normal((20, 2))
+    with pytest.raises(ValueError, match="not both"):
+        DDPM(val_fraction=0.2).fit(X, X_val=X[:5])
+    with pytest.raises(ValueError, match="columns"):
+        DDPM().fit(X, X_val=np.zeros((5, 3)))
+    with pytest.raises(ValueError):
+        DDPM().fit(X, X_val=np.full((5, 2), np.nan))
+
+
+@needs_torch
+def test_fourier_frequencies_are_a_function_of_the_seed():
+    X = np.random.default_rng(10).standard_normal((100, 2))
+    kw = dict(hidden=8, n_layers=1, n_iter=2, n_sample_steps=2, fourier_features=1000, fourier_scale=3.0)
+    a, b, c = DDPM(random_state=0, **kw).fit(X), DDPM(random_state=0, **kw).fit(X), DDPM(random_state=1, **kw).fit(X)
+    assert a.fourier_B_.shape == (2, 1000)
+    assert np.array_equal(a.fourier_B_, b.fourier_B_) and not np.allclose(a.fourier_B_, c.fourier_B_)
+    # 2,000 N(0, 3^2) draws: the sd of their sample sd is 3/sqrt(4000) ~ 0.05, so 0.25 is 5 sds
+    assert abs(a.fourier_B_.std() - 3.0) < 0.25 and abs(a.fourier_B_.mean()) < 0.35
+    assert np.array_equal(a.sample(10, random_state=4), b.sample(10, random_state=4))
+    # the first layer sees [x, sin, cos, emb]; without Fourier features just [x, emb]
+    assert a.net_[0].in_features == 2 + 2 * 1000 + a.emb_dim
+    d = DDPM(random_state=0, **{**kw, "fourier_features": 0}).fit(X)
+    assert d.fourier_B_ is None and d.net_[0].in_features == 2 + d.emb_dim
+
+
+@needs_torch
+def test_fourier_network_is_the_mlp_on_the_mapped_input():
+    from mmsold.ddpm import fourier_features, timestep_embedding
+    import torch
+    X = np.random.default_rng(11).standard_normal((100, 2))
+    m = DDPM(hidden=8, n_layers=1, n_iter=3, n_sample_steps=2, fourier_features=5, random_state=0).fit(X)
+    x, t = np.random.default_rng(12).standard_normal((7, 2)), np.arange(7) * 100
+    inp = np.concatenate([x, fourier_features(x, m.fourier_B_), timestep_embedding(t, 1000, m.emb_dim)], axis=1)
+    with torch.no_grad():
+        direct = m.net_(torch.from_numpy(inp)).numpy()
+        via = m.net_(m._inputs(torch, torch.from_numpy(x), m.emb_table_[torch.from_numpy(t)])).numpy()
+    assert np.allclose(direct, via, atol=1e-12)
+
+
+@needs_torch
+def test_explicit_validation_rows_train_on_all_of_X():
+    rng = np.random.default_rng(13)
+    X, V = rng.standard_normal((200, 2)), rng.standard_normal((50, 2))
+    m = DDPM(hidden=8, n_layers=1, n_iter=40, eval_every=10, patience=100, n_sample_steps=2,
+             random_state=0).fit(X, X_val=V)
+    assert np.allclose(m.mean_, X.mean(0)) and len(m.val_loss_) == 4   # no row of X was held out
+    m2 = DDPM(hidden=8, n_layers=1, n_iter=40, eval_every=10, patience=100, n_sample_steps=2,
+              random_state=0).fit(X, X_val=V[:10])
+    assert not np.array_equal(m.val_loss_, m2.val_loss_)   # the given rows are what is evaluated

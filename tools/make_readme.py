@@ -44,7 +44,7 @@ RESULTS = [
      "protocol. KID and FID in the features of a CNN classifier trained on the training split only. "
      "Each Langevin sampler's step is chosen on a validation split (the step grid is the second table); the "
      "chosen steps and the data start are run with 3 seeds. Over 20 draws of the data start the test KID varies "
-     "with sd 2e-3 (`paper_figs/fig4_fashion_draws.md`), so gaps below about 3e-3 between single runs are noise. "
+     "with sd 2.3e-3 (`paper_figs/fig4_fashion_draws.md`), so gaps below about 3e-3 between single runs are noise. "
      "Produced by `paper_figs/fig4_fashion.py`; the full write-up, with what differs from the paper, is in "
      "`paper_figs/README.md`.",
      "paper_figs/fig4_fashion.md", "paper_figs/fig4_fashion_grid.png"),

@@ -201,6 +201,11 @@ def run_sampler(make, W_train, P, seed):
     return Z, time.process_time() - c0, note, swing
 
 
+def data_start_cloud(W, P, rng):
+    "The data start: P random rows of W plus delta-noise (the paper's initialisation, no dynamics)."
+    return W[rng.integers(0, len(W), P)] + PAPER["delta"] * rng.standard_normal((P, W.shape[1]))
+
+
 def mmsold(h, T, moment_match=True, **over):
     "The paper's MMSOLD at step h, as a factory seed -> estimator."
     return lambda s: MMSOLD(**{**PAPER, "step_size": h, **over}, n_steps=T, moment_match=moment_match, random_state=s)
@@ -274,7 +279,7 @@ def class_conditional(cfg, clf, encoder, T_values, fraction=0.8, seed=0):
                   f"nn {r['median_nn_train']:.2f}", flush=True)
         row("test images encoded-decoded", L.encode(Xt))
         rng = np.random.default_rng(seed)
-        row("data start", L.W_train[rng.integers(0, len(Xc), cc["P"])] + PAPER["delta"] * rng.standard_normal((cc["P"], L.W_train.shape[1])))
+        row("data start", data_start_cloud(L.W_train, cc["P"], rng))
         for T in T_values:
             for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
                 Z, cpu, note, swing = run_sampler(mmsold(h, T, mm), L.W_train, cc["P"], seed)
@@ -296,12 +301,17 @@ def moment_draws(cfg, L, score, n_draws, seed0=100):
     out = []
     for k in range(n_draws):
         rng = np.random.default_rng(seed0 + k)
-        Z0 = L.W_train[rng.integers(0, len(L.W_train), cfg["P"])] + PAPER["delta"] * rng.standard_normal((cfg["P"], L.W_train.shape[1]))
+        Z0 = data_start_cloud(L.W_train, cfg["P"], rng)
         Z1 = to_particles(retract(to_coordinates(Z0, est.mean_, est.factor_)), est.mean_, est.factor_)
         a, b = score(L.decode(Z0), seed=k)[0]["kid"], score(L.decode(Z1), seed=k)[0]["kid"]
         out.append(dict(seed=seed0 + k, data_start=a, retracted=b))
         print(f"draw {seed0 + k}: data start KID {a:.4e}, retracted {b:.4e}", flush=True)
     return out
+
+
+def _cell(r, k, fmt):
+    "A table cell: r[k] formatted, or '-' when absent or not finite."
+    return "-" if k not in r or not np.isfinite(r[k]) else format(r[k], fmt)
 
 
 def class_summary(crows):
@@ -426,14 +436,14 @@ def main(argv=None):
                       "| method | KID mean | KID sd over classes | class agreement | median nn train | classes where MM-SOLD is lower |",
                       "| --- | --- | --- | --- | --- | --- |"]
             for r in cr["summary"]:
-                f = lambda k, fmt: "-" if k not in r or not np.isfinite(r[k]) else format(r[k], fmt)
+                f = lambda k, fmt, r=r: _cell(r, k, fmt)
                 lines.append(f"| {r['method']} | {f('kid_mean', '.3e')} | {f('kid_sd_over_classes', '.1e')} | "
                              f"{f('class_agreement_mean', '.3f')} | {f('median_nn_train_mean', '.2f')} | "
                              f"{r.get('classes_mm_lower', '-')}{'' if 'classes_mm_lower' not in r else ' of ' + str(r['n_classes'])} |")
             lines += ["", "| class | method | KID | KID sd | class agreement | median nn train | step | step cosine |",
                       "| --- | --- | --- | --- | --- | --- | --- | --- |"]
             for r in cr["rows"]:
-                f = lambda k, fmt: "-" if k not in r or not np.isfinite(r[k]) else format(r[k], fmt)
+                f = lambda k, fmt, r=r: _cell(r, k, fmt)
                 lines.append(f"| {r['label']} | {r['method']} | {f('kid', '.3e')} | {f('kid_sd', '.1e')} | {f('class_agreement', '.3f')} | "
                              f"{f('median_nn_train', '.2f')} | {f('step_size', '.3g')} | {f('step_cosine', '.2f')} |")
         lines[:0] = [f"Fashion-MNIST class-conditional runs; classifier test accuracy {acc:.4f}." + ("" if final else " PARTIAL RUN."), ""]
@@ -508,8 +518,7 @@ def main(argv=None):
 
         def data_start(seed):
             rng = np.random.default_rng(seed)
-            return L.W_train[rng.integers(0, len(L.W_train), cfg["P"])] + PAPER["delta"] * rng.standard_normal(
-                (cfg["P"], L.W_train.shape[1]))
+            return data_start_cloud(L.W_train, cfg["P"], rng)
         add_row(name, L, "data start (no dynamics)", data_start, seeds)
         # each Langevin sampler's step: the lowest validation KID over its grid (finite runs only)
         h_naive, val_naive = choose_step(name, "naive SOLD", cfg["naive_steps"], lambda h: mmsold(h, T, False), L, cfg, val_score, score)

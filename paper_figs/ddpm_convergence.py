@@ -47,7 +47,7 @@ sys.path.insert(0, str(HERE))
 from mmsold.datasets import load_toy  # noqa: E402
 from mmsold.ddpm import DDPM, HAS_TORCH  # noqa: E402
 from mmsold.metrics import precision_recall, sliced_wasserstein  # noqa: E402
-from results_table import make_splits, settings as table_settings  # noqa: E402
+from results_table import CONVERGED_DDPM, make_splits, settings as table_settings  # noqa: E402
 
 DATASETS = ["checkerboard", "two_spirals"]
 ACCEPT = 1.15  # the acceptance: SW2 <= 1.15 x the finite-sample reference
@@ -63,9 +63,7 @@ def settings(fast: bool) -> dict:
                     configs={LABELS[0]: conv, LABELS[1]: {**conv, "fourier_features": 0},
                              LABELS[2]: dict(hidden=32, n_layers=2, n_iter=200, n_sample_steps=20)},
                     use_val_split={LABELS[0]: True, LABELS[1]: True, LABELS[2]: False})
-    conv = dict(hidden=128, n_layers=3, n_iter=20000, batch_size=512, lr=2e-3, n_sample_steps=100,
-                ema_decay=0.999, eval_every=500, patience=8, tol=1e-3, lr_schedule="cosine",
-                fourier_features=64, fourier_scale=1.0)
+    conv = dict(CONVERGED_DDPM)  # the recipe results_table.py now uses for its DDPM column
     return dict(seeds=[0, 1], n_sample_draws=5, n_ref_draws=20, n_projections=500,
                 configs={LABELS[0]: conv, LABELS[1]: {**conv, "fourier_features": 0},
                          LABELS[2]: dict(hidden=128, n_layers=3, n_iter=3000, n_sample_steps=100)},

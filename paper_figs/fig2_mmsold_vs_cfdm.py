@@ -47,7 +47,8 @@ def chosen_params(name, cfg, out_dir):
     if path.exists():
         saved = json.loads(path.read_text())
         same = json.loads(json.dumps(cfg, default=float))
-        if saved.get("settings", {}) == {**same, "datasets": saved["settings"].get("datasets")} and \
+        kept = {k: v for k, v in saved.get("settings", {}).items() if k != "merged_runs"}  # the --merge log
+        if kept == {**same, "datasets": saved["settings"].get("datasets")} and \
                 name in saved["results"]:
             r = saved["results"][name]
             print(f"  {name}: settings from {path.name}")
@@ -83,7 +84,7 @@ def main(argv=None):
         ax[0].scatter(*X_train.T, s=1.5, c="0.4", lw=0)
         ax[0].set_title(f"{TITLES[name]}: training set (N={len(X_train)})")
         for k, (method, params, color) in enumerate((("sigma-CFDM", p_cf, "tab:red"), ("MM-SOLD", p_mm, "tab:blue"))):
-            Z, cpu, _ = rt.run(method, params, X_train, cfg, seed=cfg["seeds"][0])
+            Z, cpu, *_ = rt.run(method, params, X_train, cfg, seed=cfg["seeds"][0])
             sw = sliced_wasserstein(Z, X_test, cfg["n_projections"], random_state=0)
             memo = memorisation_report(Z, X_train, X_test)
             summary[(name, method)] = dict(sw2_test=sw, memorisation=memo["share"], cpu_seconds=cpu, params=params)

@@ -83,9 +83,9 @@ def settings(fast: bool) -> dict:
     return dict(n_train=27000, n_test=3000, n_val=3000, P=3000, T=100, latent_dim=100, k=20, data_seed=2026,
                 ae=dict(width=32, n_epochs=6, batch_size=128), clf=dict(n_features=128, width=16, n_epochs=3, batch_size=128),
                 naive_steps=[1e-5, 1e-4, 2.5e-4], mmsold_steps=[5e-5, 2.5e-4, 5e-4], cfdm=True, n_seeds=3,
-                ddpm=dict(hidden=256, n_layers=3, n_iter=24000, batch_size=512, lr=1e-3, n_sample_steps=100,
-                          ema_decay=0.999, val_fraction=0.1, eval_every=1000, patience=5, tol=2e-3,
-                          lr_schedule="constant"),
+                ddpm=dict(hidden=256, n_layers=3, n_iter=50000, batch_size=512, lr=1e-3, n_sample_steps=100,
+                          ema_decay=0.999, val_fraction=0.1, eval_every=1000, patience=8, tol=1e-3,
+                          lr_schedule="cosine"),
                 kid=dict(n_subsets=50, subset_size=1000), n_boot=20, latents=["AE", "PCA"], long_T=1000, sigma_extra=[3.0], n_draws=20,
                 classes=dict(labels=list(range(10)), n_train=6000, n_test=1000, P=1000, T_values=[100], kid=dict(n_subsets=50, subset_size=500)))
 
@@ -364,9 +364,14 @@ def main(argv=None):
     ap.add_argument("--latents", default=None, help="comma-separated subset of AE,PCA (default both)")
     ap.add_argument("--no-cfdm", action="store_true", help="skip sigma-CFDM (about 3 CPU minutes per run at full size)")
     ap.add_argument("--naive-steps", default=None, help="comma-separated naive-SOLD step grid (default in settings)")
-    ap.add_argument("--part", default="all", choices=["all", "main", "classes", "draws"],
+    ap.add_argument("--long-T", type=int, default=None, help="steps of the long runs (0 = skip them; default in settings)")
+    ap.add_argument("--ddpm-iter", type=int, default=None, help="the latent DDPM's iteration budget (default in settings)")
+    ap.add_argument("--part", default="all", choices=["all", "main", "classes", "draws", "ddpm"],
                     help="main = the unconditional table (fig4_fashion.*), classes = the class-conditional runs "
-                         "(fig4_fashion_classes.*), draws = the data start with and without exact moments (fig4_fashion_draws.*), all = every part (two processes can run the parts side by side)")
+                         "(fig4_fashion_classes.*), draws = the data start with and without exact moments (fig4_fashion_draws.*), "
+                         "ddpm = only the latent DDPM rows of fig4_fashion.* (retrained), all = every part but ddpm (two processes can run "
+                         "different parts side by side). main and ddpm keep the saved table's rows of the latents (main) or "
+                         "methods (ddpm) they do not rerun.")
     args = ap.parse_args(argv)
     out_dir = HERE / "_fast" if args.fast else HERE
     out_dir.mkdir(exist_ok=True)
@@ -380,6 +385,10 @@ def main(argv=None):
         cfg["cfdm"] = False
     if args.naive_steps:
         cfg["naive_steps"] = [float(v) for v in args.naive_steps.split(",")]
+    if args.long_T is not None:
+        cfg["long_T"] = args.long_T
+    if args.ddpm_iter is not None:
+        cfg["ddpm"]["n_iter"] = args.ddpm_iter
     t_all = time.perf_counter()
     try:
         X_train, y_train, X_val, X_test, y_test = load(cfg)
@@ -393,8 +402,12 @@ def main(argv=None):
     val_score = Scorer(clf, X_train, X_val, cfg)
     def write_outputs(final=False):
         seconds = time.perf_counter() - t_all
-        meta = dict(settings=cfg, paper_params=PAPER, classifier_test_accuracy=acc, timings=timings, wall_seconds=seconds, complete=final,
-                    validation=validation, stiffness=diagnostics)
+        meta = dict(settings=settings(args.fast), paper_params=PAPER, classifier_test_accuracy=acc, timings=timings,
+                    wall_seconds=seconds, complete=final, validation={**prev_meta.get("validation", {}), **validation},
+                    stiffness={**prev_meta.get("stiffness", {}), **diagnostics},
+                    runs=prev_meta.get("runs", []) + [dict(part=args.part, latents=cfg["latents"], wall_seconds=seconds,
+                                                           settings=cfg, complete=final)])
+        rows = merged_rows()
         (out_dir / "fig4_fashion.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
         cols = ["kid", "kid_sd", "kid_seed_mean", "kid_seed_sd", "fid", "fid_boot_sd", "precision", "recall", "density", "coverage",
                 "memorisation",
@@ -406,7 +419,7 @@ def main(argv=None):
             cells = [("-" if c not in r or not np.isfinite(r[c]) else f"{r[c]:.3e}" if c.startswith("kid") else f"{r[c]:.3f}")
                      for c in cols]
             lines.append(f"| {r['latent']} | {r['method']} | " + " | ".join(cells) + f" | {r.get('note', '')[:90]} |".replace("|z|", "\\|z\\|"))
-        for name, v in validation.items():
+        for name, v in meta["validation"].items():
             lines += ["", f"Step grid, {name} latent (sampler seed 10,000; the validation KID chooses, the test KID of the same "
                       f"samples is shown for comparison):", "", "| sampler | h | validation KID | test KID | step cosine | note |",
                       "| --- | --- | --- | --- | --- | --- |"]
@@ -415,12 +428,22 @@ def main(argv=None):
                     lines.append(f"| {sampler} | {r['step_size']:g} | {r['val_kid']:.3e} | {r['test_kid']:.3e} | "
                                  f"{r.get('step_cosine', np.nan):.2f} | {r['note'][:60]} |".replace("|z|", "\\|z\\|"))
         (out_dir / "fig4_fashion.md").write_text("\n".join(lines) + "\n")
-        grid_png(out_dir / "fig4_fashion_grid.png", panels)
-        if nearest:
+        # one grid per latent (the AE's keeps the name fig4_fashion_grid.png); the DDPM's samples in their own grid
+        for name in lat:
+            suffix = "" if name == "AE" else f"_{name}"
+            mine = [pl for pl in panels[1:] if pl[0].startswith(f"{name}: ")]
+            main_p = [pl for pl in mine if "DDPM" not in pl[0]]
+            ddpm_p = [pl for pl in mine if "DDPM" in pl[0]]
+            if main_p:
+                grid_png(out_dir / f"fig4_fashion_grid{suffix}.png", panels[:1] + main_p)
+            if ddpm_p:
+                grid_png(out_dir / f"fig4_fashion_ddpm_grid{suffix}.png", panels[:1] + ddpm_p)
             pn = []
-            for name, (s, n) in nearest.items():
-                pn += [(f"{name} samples", s), ("their nearest training images", n)]
-            grid_png(out_dir / "fig4_fashion_nearest.png", pn, ncol=5, nrow=2)
+            for key, (s, n) in nearest.items():
+                if key.startswith(f"{name} "):
+                    pn += [(f"{key} samples", s), ("their nearest training images", n)]
+            if pn:
+                grid_png(out_dir / f"fig4_fashion_nearest{suffix}.png", pn, ncol=5, nrow=2)
         return seconds
 
     def write_classes(final=False):
@@ -477,9 +500,26 @@ def main(argv=None):
         print(f"wrote {out_dir}/fig4_fashion_classes.{{json,md}} in {seconds:.0f} s")
         if args.part == "classes":
             return 0
+    # main reruns whole latents and ddpm only the DDPM rows: the saved table's other rows are kept
+    saved = json.loads((out_dir / "fig4_fashion.json").read_text()) if (out_dir / "fig4_fashion.json").exists() else None
+    prev_meta, prev_rows = (saved["meta"], saved["rows"]) if saved else ({}, [])
+    if args.part == "ddpm":
+        kept = [r for r in prev_rows if not (r["latent"] in cfg["latents"] and r["method"].startswith("latent DDPM"))]
+    else:
+        kept = [r for r in prev_rows if r["latent"] not in cfg["latents"] + ["-"]]
+        prev_meta = {k: v if k not in ("validation", "stiffness") else {n: x for n, x in v.items() if n not in cfg["latents"]}
+                     for k, v in prev_meta.items()}
     rows = []
-    ref, _ = score(X_train[np.random.default_rng(1).choice(len(X_train), cfg["P"], replace=False)])
-    rows.append(dict(latent="-", method="reference: training images", **ref, cpu_seconds=0.0, note=""))
+
+    def merged_rows():
+        "Kept rows and this run's, grouped by latent (the reference first) in order of first appearance."
+        order = {"-": -1}
+        for r in kept + rows:
+            order.setdefault(r["latent"], len(order))
+        return sorted(kept + rows, key=lambda r: order[r["latent"]])
+    if args.part != "ddpm":
+        ref, _ = score(X_train[np.random.default_rng(1).choice(len(X_train), cfg["P"], replace=False)])
+        rows.append(dict(latent="-", method="reference: training images", **ref, cpu_seconds=0.0, note=""))
     panels, nearest, validation, diagnostics = [("test images", X_test)], {}, {}, {}
     seeds = list(range(cfg["n_seeds"]))
 
@@ -499,14 +539,37 @@ def main(argv=None):
         rows.append(row)
         print(f"[{name}] {mname}: KID {r['kid']:.3e} +- {r['kid_sd']:.1e} (seeds {np.round(kids, 5)})  FID {r['fid']:.3f} +- "
               f"{r['fid_boot_sd']:.3f}  P/R {r['precision']:.2f}/{r['recall']:.2f}  memo {r['memorisation']:.3f}"
-              f"  nn {r['median_nn_train']:.2f}  cpu {cpu:.0f} s {extra or ''}", flush=True)
+              f"  nn {r['median_nn_train']:.2f}  cpu {cpu:.0f} s {({k: v for k, v in (extra or {}).items() if not isinstance(v, (list, dict))})}", flush=True)
         if panel:
             panels.append((f"{name}: {mname}", ims))
         if mname.startswith("MM-SOLD"):
             nearest[f"{name} {mname}"] = (ims[:10], X_train[idx[:10]])
 
+    def add_ddpm_row(name, L):
+        "Train the latent DDPM to its stop, score three sampling seeds, keep its validation-loss curve."
+        m, fit_cpu = latent_ddpm(cfg, L.W_train)
+        v = m.val_loss_
+        last = v[-1] if len(v) else np.nan
+        # relative improvement of the validation loss over the last quarter of the evaluations
+        q = max(1, len(v) // 4)
+        gain = float((v[-q - 1] - v.min()) / v[-q - 1]) if len(v) > q else np.nan
+        info = dict(fit_cpu_seconds=fit_cpu, n_iter=int(m.n_iter_), best_iter=int(m.best_iter_),
+                    stopped_early=bool(m.stopped_early_), val_iters=m.val_iters_.tolist(), val_loss=v.tolist(),
+                    val_gain_last_quarter=gain, ddpm_settings=dict(cfg["ddpm"]))
+        c0 = time.process_time()
+        m.sample(cfg["P"], random_state=0)
+        cpu = time.process_time() - c0
+        stop = "stopped early" if m.stopped_early_ else "used the whole budget"
+        add_row(name, L, "latent DDPM (early-stopped, EMA)", lambda s: m.sample(cfg["P"], random_state=s), seeds,
+                cpu, f"trained {info['n_iter']} iterations (best {info['best_iter']}; {stop}; validation loss {last:.4f}, "
+                     f"{100 * gain:.2f}% lower over the last quarter), {fit_cpu:.0f} CPU s", info, True)
+        write_outputs()
+
     for name, L in lat.items():
         T = cfg["T"]
+        if args.part == "ddpm":
+            add_ddpm_row(name, L)
+            continue
         rec = L.decode(L.encode(X_test))
         mse = float(np.mean((rec - X_test) ** 2))
         r, _ = score(rec)
@@ -549,14 +612,7 @@ def main(argv=None):
             add_row(name, L, mname, lambda seed: runs[seed][0], sd, cpu, note, swing, panel)
             write_outputs()
         if cfg.get("ddpm"):
-            m, fit_cpu = latent_ddpm(cfg, L.W_train)
-            info = dict(fit_cpu_seconds=fit_cpu, n_iter=int(m.n_iter_), best_iter=int(m.best_iter_),
-                        stopped_early=bool(m.stopped_early_))
-            c0 = time.process_time()
-            m.sample(cfg["P"], random_state=0)
-            cpu = time.process_time() - c0
-            add_row(name, L, "latent DDPM (early-stopped, EMA)", lambda s: m.sample(cfg["P"], random_state=s), seeds,
-                    cpu, f"trained {info['n_iter']} iterations (best {info['best_iter']}), {fit_cpu:.0f} CPU s", info, True)
+            add_ddpm_row(name, L)
         write_outputs()  # partial results survive an interrupted run
     seconds = write_outputs(final=True)
     print(f"wrote {out_dir}/fig4_fashion.{{json,md}} and grids in {seconds:.0f} s")

@@ -109,7 +109,8 @@ class _TorchModel:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(self.random_state))
                 net = self._build(torch)
-            path = cache_path(self.cache_dir, self._kind, self._key_params(), *arrays)
+            key = {**self._key_params(), "cpu_kernels": torch.backends.cpu.get_cpu_capability()}
+            path = cache_path(self.cache_dir, self._kind, key, *arrays)
             if path is not None and path.is_file():
                 blob = torch.load(path, weights_only=False)
                 net.load_state_dict(blob["state"])

@@ -38,14 +38,14 @@ perfect sampler scores), and the test images passed through the latent (encode-d
 decoder sets).
 
     python paper_figs/fig4_fashion.py --latents AE   # full, AE latent (about an hour of CPU)
+    python paper_figs/fig4_fashion.py --latents PCA --part long   # only the long runs, merged into the saved table
+    python paper_figs/fig4_fashion.py --part ddpm   # only the latent DDPM rows (retrained), merged likewise
+    python paper_figs/fig4_fashion.py --part grid   # redraw the sample grids from the saved steps (seed 0)
     python paper_figs/fig4_fashion.py --fast   # tiny (< 60 s), writes paper_figs/_fast/
 """
 from __future__ import annotations
 
-import os
-
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+import _cpu  # noqa: E402,F401  (before NumPy/torch: one BLAS thread, torch CPU kernels pinned; see _cpu.py)
 
 import argparse
 import json
@@ -78,16 +78,18 @@ def settings(fast: bool) -> dict:
                     ddpm=dict(hidden=32, n_layers=2, n_iter=300, batch_size=256, lr=2e-3, n_sample_steps=20,
                               ema_decay=0.99, val_fraction=0.1, eval_every=100, patience=2, tol=1e-2,
                               lr_schedule="constant"),
-                    kid=dict(n_subsets=10, subset_size=200), n_boot=5, latents=["PCA", "AE"], long_T=40, sigma_extra=[3.0], n_draws=3,
-                    classes=dict(labels=[0], n_train=400, n_test=100, P=100, T_values=[20, 40], kid=dict(n_subsets=10, subset_size=50)))
+                    kid=dict(n_subsets=10, subset_size=200), n_boot=5, latents=["PCA", "AE"], long_T=40, sigma_extra=[3.0], n_draws=3, draw_P=[300, 100],
+                    classes=dict(labels=[0], n_train=400, n_test=100, P=100, T_values=[20, 40], seeds=[0, 1],
+                                 kid=dict(n_subsets=10, subset_size=50)))
     return dict(n_train=27000, n_test=3000, n_val=3000, P=3000, T=100, latent_dim=100, k=20, data_seed=2026,
                 ae=dict(width=32, n_epochs=6, batch_size=128), clf=dict(n_features=128, width=16, n_epochs=3, batch_size=128),
                 naive_steps=[1e-5, 1e-4, 2.5e-4], mmsold_steps=[5e-5, 2.5e-4, 5e-4], cfdm=True, n_seeds=3,
                 ddpm=dict(hidden=256, n_layers=3, n_iter=50000, batch_size=512, lr=1e-3, n_sample_steps=100,
                           ema_decay=0.999, val_fraction=0.1, eval_every=1000, patience=8, tol=1e-3,
                           lr_schedule="cosine"),
-                kid=dict(n_subsets=50, subset_size=1000), n_boot=20, latents=["AE", "PCA"], long_T=1000, sigma_extra=[3.0], n_draws=20,
-                classes=dict(labels=list(range(10)), n_train=6000, n_test=1000, P=1000, T_values=[100], kid=dict(n_subsets=50, subset_size=500)))
+                kid=dict(n_subsets=50, subset_size=1000), n_boot=20, latents=["AE", "PCA"], long_T=1000, sigma_extra=[3.0], n_draws=20, draw_P=[3000, 1000],
+                classes=dict(labels=list(range(10)), n_train=6000, n_test=1000, P=1000, T_values=[100], seeds=[0, 1],
+                             kid=dict(n_subsets=50, subset_size=500)))
 
 
 PAPER = dict(score_estimator="nearest_remainder", n_neighbors=50, n_remainder=50, n_noise=2,
@@ -246,16 +248,18 @@ def latent_ddpm(cfg, W_train, seed=0):
     return m, time.process_time() - c0
 
 
-def class_conditional(cfg, clf, encoder, T_values, fraction=0.8, seed=0):
+def class_conditional(cfg, clf, encoder, T_values, fraction=0.8, seeds=(0,)):
     """Class-conditional runs: each class's own training images, latent whitening and samplers.
 
     For each label c in `cfg["classes"]["labels"]`: the first `n_train` training-split images of class c
     (all 6,000 at full size), the first `n_test` test images of class c, the same encoder with its partial
     whitening refitted on the class, and P particles. The step is `fraction` of the class's own bound
     2 delta^2 / lambda_max(Sigma*), the same for MM-SOLD and naive SOLD (both inside the bound), for each
-    T in `T_values`. Metrics: KID against the class's test images (classifier features), the share of
-    samples the classifier labels c, and the median pixel distance to the nearest training image of the
-    class (the class's test images give the reference). Returns a list of rows.
+    T in `T_values`. The data start and the samplers are run once per seed in `seeds` (the seed also draws
+    KID's subsets; a seed gives both samplers the same starting cloud). Metrics: KID against the class's
+    test images (classifier features), the share of samples the classifier labels c, and the median pixel
+    distance to the nearest training image of the class (the class's test images give the reference).
+    Returns a list of rows.
     """
     cc = cfg["classes"]
     Xa, ya = fashion_mnist("train")
@@ -269,43 +273,72 @@ def class_conditional(cfg, clf, encoder, T_values, fraction=0.8, seed=0):
         bound = stiff_directions(L.W_train, PAPER["step_size"])["bound"]
         h = fraction * bound
 
-        def row(method, Z, cpu=0.0, **extra):
+        def row(method, Z, seed, cpu=0.0, **extra):
             ims = L.decode(Z)
             r, _ = sc(ims, seed=seed)
-            out.append(dict(label=int(c), method=method, kid=r["kid"], kid_sd=r["kid_sd"], fid=r["fid"],
+            out.append(dict(label=int(c), seed=seed, method=method, kid=r["kid"], kid_sd=r["kid_sd"], fid=r["fid"],
                             class_agreement=float(np.mean(clf.predict(ims) == c)), median_nn_train=r["median_nn_train"],
                             precision=r["precision"], recall=r["recall"], cpu_seconds=cpu, step_size=h, **extra))
-            print(f"[class {c}] {method}: KID {r['kid']:.3e} agreement {out[-1]['class_agreement']:.3f} "
+            print(f"[class {c} seed {seed}] {method}: KID {r['kid']:.3e} agreement {out[-1]['class_agreement']:.3f} "
                   f"nn {r['median_nn_train']:.2f}", flush=True)
-        row("test images encoded-decoded", L.encode(Xt))
-        rng = np.random.default_rng(seed)
-        row("data start", data_start_cloud(L.W_train, cc["P"], rng))
-        for T in T_values:
-            for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
-                Z, cpu, note, swing = run_sampler(mmsold(h, T, mm), L.W_train, cc["P"], seed)
-                if Z is None:
-                    out.append(dict(label=int(c), method=f"{mname}, T={T}", note=note, step_size=h))
-                    continue
-                row(f"{mname}, T={T}", Z, cpu, **swing)
+        row("test images encoded-decoded", L.encode(Xt), seeds[0])
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            row("data start", data_start_cloud(L.W_train, cc["P"], rng), seed)
+            for T in T_values:
+                for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
+                    Z, cpu, note, swing = run_sampler(mmsold(h, T, mm), L.W_train, cc["P"], seed)
+                    if Z is None:
+                        out.append(dict(label=int(c), seed=seed, method=f"{mname}, T={T}", note=note, step_size=h))
+                        continue
+                    row(f"{mname}, T={T}", Z, seed, cpu, **swing)
     return out
 
 
-def moment_draws(cfg, L, score, n_draws, seed0=100):
+def sampler_plan(cfg, h_mm, h_naive, seeds):
+    """The main table's sampler runs after the step choice: a list of (row name, factory seed -> estimator,
+    sampler seeds, drawn in the sample grid?). `h_mm`, `h_naive`: the validated steps (None if none ran)."""
+    T = cfg["T"]
+    todo = [(f"MM-SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T), (0,), True)]
+    if h_mm is not None and h_mm != PAPER["step_size"]:
+        todo.append((f"MM-SOLD, best validation step (h={h_mm:g})", mmsold(h_mm, T), seeds, True))
+    todo.append((f"naive SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T, False), (0,), False))
+    if h_naive is not None:
+        todo.append((f"naive SOLD, best validation step (h={h_naive:g})", mmsold(h_naive, T, False), seeds, True))
+    if cfg["cfdm"]:
+        todo.append(("sigma-CFDM (sigma=1, M=2, 100 steps)",
+                     lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
+                                         n_remainder=50, n_noise=2, random_state=s), (0,), True))
+    if h_mm is not None and cfg.get("long_T"):
+        # the same step for both samplers (MM-SOLD's choice, inside the bound) and a longer run: what the dynamics do with time
+        for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
+            todo.append((f"{mname}, long run (h={h_mm:g}, T={cfg['long_T']})", mmsold(h_mm, cfg["long_T"], mm), seeds, False))
+    if h_mm is not None:
+        # more smoothing at the same step: the naive target shrinks, the constraint holds the moments
+        for sig in cfg.get("sigma_extra", []):
+            for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
+                todo.append((f"{mname}, sigma={sig:g} (h={h_mm:g})", mmsold(h_mm, T, mm, sigma=sig), seeds, mm))
+    return todo
+
+
+def moment_draws(cfg, L, score, n_draws, P, seed0=100):
     """What exact moments alone do to a draw of training points: the data start with and without the retraction.
 
     For each of `n_draws` seeds: P random training latents + delta-noise (the data start), and the same cloud
     retracted onto the moment constraint (mean mu*, covariance Sigma*: MM-SOLD's starting point, T = 0).
+    KID's subsets have `cfg["kid"]["subset_size"]` samples: with P equal to it every subset is the whole
+    cloud, so a retracted subset has exact latent moments; with P larger each subset is a random part of it.
     Returns a list of per-draw test KIDs of both, paired by seed.
     """
     est = MMSOLD(**{**PAPER, "step_size": None}, n_steps=1).fit(L.W_train)  # only its mu*, L are used
     out = []
     for k in range(n_draws):
         rng = np.random.default_rng(seed0 + k)
-        Z0 = data_start_cloud(L.W_train, cfg["P"], rng)
+        Z0 = data_start_cloud(L.W_train, P, rng)
         Z1 = to_particles(retract(to_coordinates(Z0, est.mean_, est.factor_)), est.mean_, est.factor_)
         a, b = score(L.decode(Z0), seed=k)[0]["kid"], score(L.decode(Z1), seed=k)[0]["kid"]
         out.append(dict(seed=seed0 + k, data_start=a, retracted=b))
-        print(f"draw {seed0 + k}: data start KID {a:.4e}, retracted {b:.4e}", flush=True)
+        print(f"P {P} draw {seed0 + k}: data start KID {a:.4e}, retracted {b:.4e}", flush=True)
     return out
 
 
@@ -315,34 +348,50 @@ def _cell(r, k, fmt):
 
 
 def class_summary(crows):
-    "Per method: mean and sd over classes of KID, class agreement and nearest-training distance; MM-SOLD minus naive per class."
+    """Per method: means over all runs (classes x seeds) of KID, class agreement and nearest-training distance,
+    and the sd over classes of the per-class mean KID; then MM-SOLD minus naive SOLD paired by (class, seed):
+    its mean, its sd over runs, the runs and the classes (mean over seeds) where MM-SOLD is lower."""
     methods = list(dict.fromkeys(r["method"] for r in crows))
+
+    def per_class(vals):  # {(label, seed): v} -> per-class means over seeds
+        labels = sorted({c for c, _ in vals})
+        return np.array([np.mean([v for (c, _), v in vals.items() if c == lab]) for lab in labels])
     summ = []
     for m in methods:
         rs = [r for r in crows if r["method"] == m and "kid" in r]
         if not rs:
             continue
-        summ.append(dict(method=m, n_classes=len(rs), **{f"{k}_mean": float(np.mean([r[k] for r in rs])) for k in ("kid", "class_agreement", "median_nn_train")},
-                         kid_sd_over_classes=float(np.std([r["kid"] for r in rs], ddof=1)) if len(rs) > 1 else np.nan))
+        pc = per_class({(r["label"], r.get("seed", 0)): r["kid"] for r in rs})
+        summ.append(dict(method=m, n_classes=len(pc), n_runs=len(rs),
+                         **{f"{k}_mean": float(np.mean([r[k] for r in rs])) for k in ("kid", "class_agreement", "median_nn_train")},
+                         kid_sd_over_classes=float(np.std(pc, ddof=1)) if len(pc) > 1 else np.nan))
     for m in methods:
         if m.startswith("MM-SOLD, T="):
-            a = {r["label"]: r["kid"] for r in crows if r["method"] == m and "kid" in r}
-            b = {r["label"]: r["kid"] for r in crows if r["method"] == m.replace("MM-SOLD", "naive SOLD") and "kid" in r}
-            d = [a[c] - b[c] for c in a if c in b]
+            key = lambda r: (r["label"], r.get("seed", 0))
+            a = {key(r): r["kid"] for r in crows if r["method"] == m and "kid" in r}
+            b = {key(r): r["kid"] for r in crows if r["method"] == m.replace("MM-SOLD", "naive SOLD") and "kid" in r}
+            d = {k: a[k] - b[k] for k in a if k in b}
             if d:
-                summ.append(dict(method=f"MM-SOLD minus naive SOLD, {m.split(', ')[-1]}", n_classes=len(d), kid_mean=float(np.mean(d)),
-                                 kid_sd_over_classes=float(np.std(d, ddof=1)) if len(d) > 1 else np.nan,
-                                 classes_mm_lower=int(np.sum(np.array(d) < 0))))
+                dv, pc = np.array(list(d.values())), per_class(d)
+                summ.append(dict(method=f"MM-SOLD minus naive SOLD, {m.split(', ')[-1]}", n_classes=len(pc), n_runs=len(dv),
+                                 kid_mean=float(dv.mean()), kid_sd_over_runs=float(np.std(dv, ddof=1)) if len(dv) > 1 else np.nan,
+                                 kid_sd_over_classes=float(np.std(pc, ddof=1)) if len(pc) > 1 else np.nan,
+                                 classes_mm_lower=int(np.sum(pc < 0)), runs_mm_lower=int(np.sum(dv < 0))))
     return summ
 
 
 def grid_png(path, panels, ncol=10, nrow=4):
+    "Panels (title, images) of ncol x nrow 28x28 images, four panels per row, written to `path`."
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import textwrap
     nc = min(4, len(panels))
     nr = -(-len(panels) // nc)
-    fig, axes = plt.subplots(nr, nc, figsize=(0.3 * ncol * nc, (0.3 * nrow + 0.4) * nr), squeeze=False)
+    # titles wrapped to the panel's width (about 4.8 characters of 8-pt text per image column)
+    panels = [("\n".join(textwrap.wrap(t, width=int(4.8 * ncol))), ims) for t, ims in panels]
+    extra = 0.15 * (max(t.count("\n") for t, _ in panels))
+    fig, axes = plt.subplots(nr, nc, figsize=(0.3 * ncol * nc, (0.3 * nrow + 0.4 + extra) * nr), squeeze=False)
     for ax in axes.ravel()[len(panels):]:
         ax.axis("off")
     for ax, (title, ims) in zip(axes.ravel(), panels):
@@ -366,12 +415,15 @@ def main(argv=None):
     ap.add_argument("--naive-steps", default=None, help="comma-separated naive-SOLD step grid (default in settings)")
     ap.add_argument("--long-T", type=int, default=None, help="steps of the long runs (0 = skip them; default in settings)")
     ap.add_argument("--ddpm-iter", type=int, default=None, help="the latent DDPM's iteration budget (default in settings)")
-    ap.add_argument("--part", default="all", choices=["all", "main", "classes", "draws", "ddpm"],
+    ap.add_argument("--part", default="all", choices=["all", "main", "classes", "draws", "ddpm", "long", "grid"],
                     help="main = the unconditional table (fig4_fashion.*), classes = the class-conditional runs "
                          "(fig4_fashion_classes.*), draws = the data start with and without exact moments (fig4_fashion_draws.*), "
-                         "ddpm = only the latent DDPM rows of fig4_fashion.* (retrained), all = every part but ddpm (two processes can run "
-                         "different parts side by side). main and ddpm keep the saved table's rows of the latents (main) or "
-                         "methods (ddpm) they do not rerun.")
+                         "ddpm = only the latent DDPM rows of fig4_fashion.* (retrained), long = only the long-run rows (at the saved "
+                         "validated step), grid = redraw fig4_fashion_grid*.png and "
+                         "fig4_fashion_nearest*.png from the saved table's validated steps (sampler seed 0, checked against the saved "
+                         "KIDs; the table is not rewritten), all = every part but ddpm, long and grid (two processes can run "
+                         "different parts side by side). main, ddpm and long keep the saved table's rows of the latents (main) or "
+                         "methods (ddpm, long) they do not rerun.")
     args = ap.parse_args(argv)
     out_dir = HERE / "_fast" if args.fast else HERE
     out_dir.mkdir(exist_ok=True)
@@ -400,6 +452,24 @@ def main(argv=None):
     print(f"classifier test accuracy {acc:.4f}; timings {timings}", flush=True)
     score = Scorer(clf, X_train, X_test, cfg)
     val_score = Scorer(clf, X_train, X_val, cfg)
+    def draw_grids():
+        "One grid per latent (the AE's keeps the name fig4_fashion_grid.png); the DDPM's samples in their own grid."
+        for name in lat:
+            suffix = "" if name == "AE" else f"_{name}"
+            mine = [pl for pl in panels[1:] if pl[0].startswith(f"{name}: ")]
+            main_p = [pl for pl in mine if "DDPM" not in pl[0]]
+            ddpm_p = [pl for pl in mine if "DDPM" in pl[0]]
+            if main_p:
+                grid_png(out_dir / f"fig4_fashion_grid{suffix}.png", panels[:1] + main_p)
+            if ddpm_p:
+                grid_png(out_dir / f"fig4_fashion_ddpm_grid{suffix}.png", panels[:1] + ddpm_p)
+            pn = []
+            for key, (s, n) in nearest.items():
+                if key.startswith(f"{name} "):
+                    pn += [(f"{key} samples", s), ("their nearest training images", n)]
+            if pn:
+                grid_png(out_dir / f"fig4_fashion_nearest{suffix}.png", pn, ncol=5, nrow=2)
+
     def write_outputs(final=False):
         seconds = time.perf_counter() - t_all
         meta = dict(settings=settings(args.fast), paper_params=PAPER, classifier_test_accuracy=acc, timings=timings,
@@ -428,22 +498,7 @@ def main(argv=None):
                     lines.append(f"| {sampler} | {r['step_size']:g} | {r['val_kid']:.3e} | {r['test_kid']:.3e} | "
                                  f"{r.get('step_cosine', np.nan):.2f} | {r['note'][:60]} |".replace("|z|", "\\|z\\|"))
         (out_dir / "fig4_fashion.md").write_text("\n".join(lines) + "\n")
-        # one grid per latent (the AE's keeps the name fig4_fashion_grid.png); the DDPM's samples in their own grid
-        for name in lat:
-            suffix = "" if name == "AE" else f"_{name}"
-            mine = [pl for pl in panels[1:] if pl[0].startswith(f"{name}: ")]
-            main_p = [pl for pl in mine if "DDPM" not in pl[0]]
-            ddpm_p = [pl for pl in mine if "DDPM" in pl[0]]
-            if main_p:
-                grid_png(out_dir / f"fig4_fashion_grid{suffix}.png", panels[:1] + main_p)
-            if ddpm_p:
-                grid_png(out_dir / f"fig4_fashion_ddpm_grid{suffix}.png", panels[:1] + ddpm_p)
-            pn = []
-            for key, (s, n) in nearest.items():
-                if key.startswith(f"{name} "):
-                    pn += [(f"{key} samples", s), ("their nearest training images", n)]
-            if pn:
-                grid_png(out_dir / f"fig4_fashion_nearest{suffix}.png", pn, ncol=5, nrow=2)
+        draw_grids()
         return seconds
 
     def write_classes(final=False):
@@ -454,37 +509,41 @@ def main(argv=None):
         for name, cr in class_rows.items():
             cc = cfg["classes"]
             lines += ["", f"Class-conditional runs, {name} latent: per class {cc['n_train']} training / {cc['n_test']} test images, "
-                      f"P = {cc['P']}, step 0.8 x the class's own stability bound for both samplers; mean over "
-                      f"{len(cc['labels'])} classes (sd over classes).", "",
-                      "| method | KID mean | KID sd over classes | class agreement | median nn train | classes where MM-SOLD is lower |",
-                      "| --- | --- | --- | --- | --- | --- |"]
+                      f"P = {cc['P']}, step 0.8 x the class's own stability bound for both samplers, sampler seeds "
+                      f"{cc.get('seeds', [0])}; means over {len(cc['labels'])} classes x seeds (the sd over classes is that of the "
+                      f"per-class means; runs are (class, seed) pairs).", "",
+                      "| method | KID mean | KID sd over classes | KID sd over runs | class agreement | median nn train | "
+                      "classes where MM-SOLD is lower | runs where MM-SOLD is lower |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
             for r in cr["summary"]:
                 f = lambda k, fmt, r=r: _cell(r, k, fmt)
+                of = lambda k, n, r=r: "-" if k not in r else f"{r[k]} of {r[n]}"
                 lines.append(f"| {r['method']} | {f('kid_mean', '.3e')} | {f('kid_sd_over_classes', '.1e')} | "
-                             f"{f('class_agreement_mean', '.3f')} | {f('median_nn_train_mean', '.2f')} | "
-                             f"{r.get('classes_mm_lower', '-')}{'' if 'classes_mm_lower' not in r else ' of ' + str(r['n_classes'])} |")
-            lines += ["", "| class | method | KID | KID sd | class agreement | median nn train | step | step cosine |",
-                      "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+                             f"{f('kid_sd_over_runs', '.1e')} | {f('class_agreement_mean', '.3f')} | {f('median_nn_train_mean', '.2f')} | "
+                             f"{of('classes_mm_lower', 'n_classes')} | {of('runs_mm_lower', 'n_runs')} |")
+            lines += ["", "| class | seed | method | KID | KID sd | class agreement | median nn train | step | step cosine |",
+                      "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
             for r in cr["rows"]:
                 f = lambda k, fmt, r=r: _cell(r, k, fmt)
-                lines.append(f"| {r['label']} | {r['method']} | {f('kid', '.3e')} | {f('kid_sd', '.1e')} | {f('class_agreement', '.3f')} | "
-                             f"{f('median_nn_train', '.2f')} | {f('step_size', '.3g')} | {f('step_cosine', '.2f')} |")
+                lines.append(f"| {r['label']} | {r.get('seed', 0)} | {r['method']} | {f('kid', '.3e')} | {f('kid_sd', '.1e')} | "
+                             f"{f('class_agreement', '.3f')} | {f('median_nn_train', '.2f')} | {f('step_size', '.3g')} | "
+                             f"{f('step_cosine', '.2f')} |")
         lines[:0] = [f"Fashion-MNIST class-conditional runs; classifier test accuracy {acc:.4f}." + ("" if final else " PARTIAL RUN."), ""]
         (out_dir / "fig4_fashion_classes.md").write_text("\n".join(lines) + "\n")
         return seconds
 
     if args.part in ("all", "draws"):
-        res = {}
-        for name, L in lat.items():
-            res[name] = moment_draws(cfg, L, score, cfg["n_draws"])
-        lines = [f"Draws of the data start (P = {cfg['P']} training latents + delta-noise) with and without the retraction onto the "
-                 f"exact moments; test KID per draw (classifier features, {cfg['n_test']} test images).", "",
-                 "| latent | draws | data start: mean | sd | retracted: mean | sd | paired difference: mean | sd | draws where retracted is lower |",
-                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        for name, r in res.items():
-            a, b = np.array([v["data_start"] for v in r]), np.array([v["retracted"] for v in r])
-            lines.append(f"| {name} | {len(r)} | {a.mean():.3e} | {a.std(ddof=1):.1e} | {b.mean():.3e} | {b.std(ddof=1):.1e} | "
-                         f"{(b - a).mean():.2e} | {(b - a).std(ddof=1):.1e} | {int(np.sum(b < a))} of {len(r)} |")
+        res = {name: {str(P): moment_draws(cfg, L, score, cfg["n_draws"], P) for P in cfg["draw_P"]} for name, L in lat.items()}
+        lines = [f"Draws of the data start (P training latents + delta-noise) with and without the retraction onto the "
+                 f"exact moments; test KID per draw (classifier features, {cfg['n_test']} test images, "
+                 f"{cfg['kid']['n_subsets']} subsets of {cfg['kid']['subset_size']}).", "",
+                 "| latent | P | draws | data start: mean | sd | retracted: mean | sd | paired difference: mean | sd | draws where retracted is lower |",
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name, byP in res.items():
+            for P, r in byP.items():
+                a, b = np.array([v["data_start"] for v in r]), np.array([v["retracted"] for v in r])
+                lines.append(f"| {name} | {P} | {len(r)} | {a.mean():.3e} | {a.std(ddof=1):.1e} | {b.mean():.3e} | {b.std(ddof=1):.1e} | "
+                             f"{(b - a).mean():.2e} | {(b - a).std(ddof=1):.1e} | {int(np.sum(b < a))} of {len(r)} |")
         (out_dir / "fig4_fashion_draws.md").write_text("\n".join(lines) + "\n")
         (out_dir / "fig4_fashion_draws.json").write_text(json.dumps(dict(settings=cfg, draws=res), indent=1, default=str))
         print(f"wrote {out_dir}/fig4_fashion_draws.{{json,md}}")
@@ -493,18 +552,22 @@ def main(argv=None):
     class_rows = {}
     if args.part in ("all", "classes"):
         for name, L in lat.items():
-            crows = class_conditional(cfg, clf, L.encoder, cfg["classes"].get("T_values", [cfg["T"]]))
+            crows = class_conditional(cfg, clf, L.encoder, cfg["classes"].get("T_values", [cfg["T"]]),
+                                      seeds=cfg["classes"].get("seeds", [0]))
             class_rows[name] = dict(rows=crows, summary=class_summary(crows))
             write_classes()
         seconds = write_classes(final=True)
         print(f"wrote {out_dir}/fig4_fashion_classes.{{json,md}} in {seconds:.0f} s")
         if args.part == "classes":
             return 0
-    # main reruns whole latents and ddpm only the DDPM rows: the saved table's other rows are kept
+    # main reruns whole latents, ddpm / long only those rows, grid no rows: the saved table's other rows are kept
     saved = json.loads((out_dir / "fig4_fashion.json").read_text()) if (out_dir / "fig4_fashion.json").exists() else None
     prev_meta, prev_rows = (saved["meta"], saved["rows"]) if saved else ({}, [])
-    if args.part == "ddpm":
-        kept = [r for r in prev_rows if not (r["latent"] in cfg["latents"] and r["method"].startswith("latent DDPM"))]
+    if args.part == "grid":
+        kept = prev_rows
+    elif args.part in ("ddpm", "long"):
+        mine = (lambda m: m.startswith("latent DDPM")) if args.part == "ddpm" else (lambda m: ", long run (" in m)
+        kept = [r for r in prev_rows if not (r["latent"] in cfg["latents"] and mine(r["method"]))]
     else:
         kept = [r for r in prev_rows if r["latent"] not in cfg["latents"] + ["-"]]
         prev_meta = {k: v if k not in ("validation", "stiffness") else {n: x for n, x in v.items() if n not in cfg["latents"]}
@@ -517,7 +580,7 @@ def main(argv=None):
         for r in kept + rows:
             order.setdefault(r["latent"], len(order))
         return sorted(kept + rows, key=lambda r: order[r["latent"]])
-    if args.part != "ddpm":
+    if args.part not in ("ddpm", "grid", "long"):
         ref, _ = score(X_train[np.random.default_rng(1).choice(len(X_train), cfg["P"], replace=False)])
         rows.append(dict(latent="-", method="reference: training images", **ref, cpu_seconds=0.0, note=""))
     panels, nearest, validation, diagnostics = [("test images", X_test)], {}, {}, {}
@@ -565,10 +628,58 @@ def main(argv=None):
                      f"{100 * gain:.2f}% lower over the last quarter), {fit_cpu:.0f} CPU s", info, True)
         write_outputs()
 
+    def saved_steps(name):
+        "(naive SOLD's, MM-SOLD's) validated steps from the saved table's step grid, or None if it has none for `name`."
+        if name not in prev_meta.get("validation", {}):
+            print(f"[{name}] no saved step grid in fig4_fashion.json: run --part main first", flush=True)
+            return None
+
+        def chosen(recs):
+            finite = [r for r in recs if np.isfinite(float(r["val_kid"]))]
+            return min(finite, key=lambda r: float(r["val_kid"]))["step_size"] if finite else None
+        v = prev_meta["validation"][name]
+        return chosen(v["naive SOLD"]), chosen(v["MM-SOLD"])
+
+    def redraw_panels(name, L):
+        "Rerun the grid's samplers with seed 0 at the saved table's validated steps; check each KID against the saved row's."
+        steps = saved_steps(name)
+        if steps is None:
+            return
+        h_naive, h_mm = steps
+        saved_kid = {r["method"]: r.get("kid") for r in prev_rows if r["latent"] == name}
+        for mname, make, sd, panel in sampler_plan(cfg, h_mm, h_naive, seeds):
+            if not panel:
+                continue
+            Z, cpu, note, _ = run_sampler(make, L.W_train, cfg["P"], sd[0])
+            if Z is None:
+                print(f"[{name}] {mname}: {note[:120]}", flush=True)
+                continue
+            ims = L.decode(Z)
+            r, idx = score(ims)
+            old = saved_kid.get(mname)
+            same = old is not None and np.isclose(r["kid"], old, rtol=1e-6, atol=0)
+            print(f"[{name}] {mname}: KID {r['kid']:.6e}, saved {old if old is None else format(old, '.6e')} "
+                  f"({'reproduced' if same else 'DIFFERS'}; {cpu:.0f} CPU s)", flush=True)
+            panels.append((f"{name}: {mname}", ims))
+            if mname.startswith("MM-SOLD"):
+                nearest[f"{name} {mname}"] = (ims[:10], X_train[idx[:10]])
+
     for name, L in lat.items():
         T = cfg["T"]
         if args.part == "ddpm":
             add_ddpm_row(name, L)
+            continue
+        if args.part == "grid":
+            redraw_panels(name, L)
+            continue
+        if args.part == "long":
+            steps = saved_steps(name)
+            for mname, make, sd, _ in sampler_plan(cfg, steps[1], steps[0], seeds) if steps else []:
+                if ", long run (" in mname:
+                    runs = {seed: run_sampler(make, L.W_train, cfg["P"], seed) for seed in sd}
+                    _, cpu, note, swing = runs[sd[0]]
+                    add_row(name, L, mname, lambda seed, runs=runs: runs[seed][0], sd, cpu, note, swing)
+                    write_outputs()
             continue
         rec = L.decode(L.encode(X_test))
         mse = float(np.mean((rec - X_test) ** 2))
@@ -587,25 +698,7 @@ def main(argv=None):
         h_naive, val_naive = choose_step(name, "naive SOLD", cfg["naive_steps"], lambda h: mmsold(h, T, False), L, cfg, val_score, score)
         h_mm, val_mm = choose_step(name, "MM-SOLD", cfg["mmsold_steps"], lambda h: mmsold(h, T), L, cfg, val_score, score)
         validation[name] = {"naive SOLD": val_naive, "MM-SOLD": val_mm}
-        todo = [(f"MM-SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T), (0,), True)]
-        if h_mm is not None and h_mm != PAPER["step_size"]:
-            todo.append((f"MM-SOLD, best validation step (h={h_mm:g})", mmsold(h_mm, T), seeds, True))
-        todo.append((f"naive SOLD, paper step (h={PAPER['step_size']:g})", mmsold(PAPER["step_size"], T, False), (0,), False))
-        if h_naive is not None:
-            todo.append((f"naive SOLD, best validation step (h={h_naive:g})", mmsold(h_naive, T, False), seeds, True))
-        if cfg["cfdm"]:
-            todo.append(("sigma-CFDM (sigma=1, M=2, 100 steps)",
-                         lambda s: SigmaCFDM(sigma=1.0, n_steps=100 if T >= 100 else T, n_neighbors=50,
-                                             n_remainder=50, n_noise=2, random_state=s), (0,), True))
-        if h_mm is not None and cfg.get("long_T"):
-            # the same step for both samplers (MM-SOLD's choice, inside the bound) and a longer run: what the dynamics do with time
-            for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
-                todo.append((f"{mname}, long run (h={h_mm:g}, T={cfg['long_T']})", mmsold(h_mm, cfg["long_T"], mm), seeds, False))
-        if h_mm is not None:
-            # more smoothing at the same step: the naive target shrinks, the constraint holds the moments
-            for sig in cfg.get("sigma_extra", []):
-                for mname, mm in (("MM-SOLD", True), ("naive SOLD", False)):
-                    todo.append((f"{mname}, sigma={sig:g} (h={h_mm:g})", mmsold(h_mm, T, mm, sigma=sig), seeds, mm))
+        todo = sampler_plan(cfg, h_mm, h_naive, seeds)
         for mname, make, sd, panel in todo:
             runs = {seed: run_sampler(make, L.W_train, cfg["P"], seed) for seed in sd}
             _, cpu, note, swing = runs[sd[0]]
@@ -614,6 +707,10 @@ def main(argv=None):
         if cfg.get("ddpm"):
             add_ddpm_row(name, L)
         write_outputs()  # partial results survive an interrupted run
+    if args.part == "grid":
+        draw_grids()
+        print(f"redrew the grids in {out_dir} in {time.perf_counter() - t_all:.0f} s")
+        return 0
     seconds = write_outputs(final=True)
     print(f"wrote {out_dir}/fig4_fashion.{{json,md}} and grids in {seconds:.0f} s")
     return 0

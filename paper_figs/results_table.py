@@ -21,10 +21,7 @@ scored on the test split, which is never used for choosing anything.
 """
 from __future__ import annotations
 
-import os
-
-for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")  # single-threaded BLAS: CPU seconds comparable across methods
+import _cpu  # noqa: E402,F401  (before NumPy/torch: one BLAS thread, torch CPU kernels pinned; see _cpu.py)
 
 import argparse
 import csv

@@ -76,6 +76,29 @@ def test_cache_key_depends_on_settings_seed_and_data(tmp_path):
 
 
 @needs_torch
+def test_cache_key_depends_on_the_cpu_kernels(tmp_path):
+    "A fit made with other torch CPU kernels (here forced to the portable ones) is not reused: it trains anew."
+    import os
+    import subprocess
+    import sys
+    import torch
+    if torch.backends.cpu.get_cpu_capability() == "DEFAULT":
+        pytest.skip("torch already runs its portable kernels here: no second kernel set to compare with")
+    code = ("import numpy as np, torch; from mmsold.autoencoder import ConvAutoencoder; "
+            "X = np.random.default_rng(0).random((64, 784)); "
+            f"m = ConvAutoencoder(latent_dim=4, width=2, n_epochs=1, batch_size=32, cache_dir={str(tmp_path)!r}).fit(X); "
+            "print(torch.backends.cpu.get_cpu_capability(), m.cache_file_.name)")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "ATEN_CPU_CAPABILITY": "default"},
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out[0] == "DEFAULT"
+    X = np.random.default_rng(0).random((64, 784))
+    m = ConvAutoencoder(latent_dim=4, width=2, n_epochs=1, batch_size=32, cache_dir=tmp_path).fit(X)
+    assert m.cache_file_.name != out[1] and not m.from_cache_
+    again = ConvAutoencoder(latent_dim=4, width=2, n_epochs=1, batch_size=32, cache_dir=tmp_path).fit(X)
+    assert again.from_cache_ and again.cache_file_ == m.cache_file_
+
+
+@needs_torch
 def test_autoencoder_cache_reloads_bit_identically_and_seeded_training_reproduces(fashion, tmp_path):
     X, _, Xt, _ = fashion
     kw = dict(latent_dim=16, width=8, n_epochs=4, batch_size=32, random_state=3)

@@ -55,9 +55,9 @@ RESULTS = [
      "Class-conditional runs (`python paper_figs/fig4_fashion.py --part classes`): for each of the ten classes its "
      "6,000 training images, the same autoencoder with the whitening refitted on the class, P = 1,000, T = 100, "
      "both samplers at 0.8 x the class's own stability bound; KID against the class's 1,000 test images; class "
-     "agreement = share of samples the classifier assigns to the class. Per-class rows in "
-     "`paper_figs/fig4_fashion_classes.md`.",
-     ("paper_figs/fig4_fashion_classes.md", "(sd over classes).", "| class | method |"), None),
+     "agreement = share of samples the classifier assigns to the class. Two sampler seeds per class (a seed gives "
+     "both samplers the same starting cloud); per-class rows in `paper_figs/fig4_fashion_classes.md`.",
+     ("paper_figs/fig4_fashion_classes.md", "runs are (class, seed) pairs).", "| class | seed | method |"), None),
     ("Speed",
      "From `python benchmarks/run.py` (all tables, the method and the caveats are in `benchmarks/README.md`), "
      "on 2 shared cores. The exact fast paths reproduce the reference scores to about 1e-15 relative; the "

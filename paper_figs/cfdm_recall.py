@@ -34,8 +34,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from _script import output_dir, skip_without_torch  # noqa: E402
 from fig4_fashion import build_models, load, settings as fig4_settings  # noqa: E402
-from mmsold.autoencoder import HAS_TORCH  # noqa: E402
 from mmsold.cfdm import SigmaCFDM  # noqa: E402
 from mmsold.datasets import DataFileNotFoundError  # noqa: E402
 
@@ -53,10 +53,8 @@ def main(argv=None):
     ap.add_argument("--fast", action="store_true")
     ap.add_argument("--cache-dir", default="default")
     args = ap.parse_args(argv)
-    out_dir = HERE / "_fast" if args.fast else HERE
-    out_dir.mkdir(exist_ok=True)
-    if not HAS_TORCH:
-        print("skipped: PyTorch is not installed (pip install mmsold[baselines])")
+    out_dir = output_dir(args.fast)
+    if skip_without_torch():
         return 0
     cfg = fig4_settings(args.fast)
     cfg["latents"] = ["AE"]

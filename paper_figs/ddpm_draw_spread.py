@@ -36,8 +36,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from _script import output_dir, skip_without_torch  # noqa: E402
 from mmsold.datasets import load_toy  # noqa: E402
-from mmsold.ddpm import HAS_TORCH  # noqa: E402
 from mmsold.metrics import sliced_wasserstein  # noqa: E402
 from results_table import make_splits, run  # noqa: E402
 from results_table import settings as table_settings  # noqa: E402
@@ -68,10 +68,8 @@ def main(argv=None):
     ap.add_argument("--recipe", choices=["table", "larger"], default="table",
                     help="the results table's DDPM (default) or the larger network LARGER")
     args = ap.parse_args(argv)
-    out_dir = HERE / "_fast" if args.fast else HERE
-    out_dir.mkdir(exist_ok=True)
-    if not HAS_TORCH:
-        print("PyTorch is not installed: nothing to do (pip install mmsold[baselines]).")
+    out_dir = output_dir(args.fast)
+    if skip_without_torch():
         return 0
     cfg = settings(args.fast, args.recipe)
     stem = "ddpm_draw_spread" + ("" if args.recipe == "table" else f"_{args.recipe}")

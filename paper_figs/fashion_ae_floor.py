@@ -31,10 +31,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from fig4_fashion import Latent, Scorer, build_models, data_start_cloud, load, mmsold, run_sampler  # noqa: E402
+from _script import output_dir, skip_without_torch  # noqa: E402
+from fig4_fashion import (PAPER, Latent, Scorer, build_models, data_start_cloud, load, mmsold,  # noqa: E402
+                          run_sampler, stiff_directions)
 from fig4_fashion import settings as fig4_settings  # noqa: E402
-from fig4_fashion import stiff_directions, PAPER  # noqa: E402
-from mmsold.autoencoder import HAS_TORCH, ConvAutoencoder  # noqa: E402
+from mmsold.autoencoder import ConvAutoencoder  # noqa: E402
 from mmsold.datasets import DataFileNotFoundError  # noqa: E402
 
 
@@ -51,10 +52,8 @@ def main(argv=None):
     ap.add_argument("--fast", action="store_true", help="tiny settings; write to paper_figs/_fast/")
     ap.add_argument("--cache-dir", default="default", help="model cache directory ('default' = ~/.cache/mmsold)")
     args = ap.parse_args(argv)
-    out_dir = HERE / "_fast" if args.fast else HERE
-    out_dir.mkdir(exist_ok=True)
-    if not HAS_TORCH:
-        print("skipped: PyTorch is not installed (pip install mmsold[baselines])")
+    out_dir = output_dir(args.fast)
+    if skip_without_torch():
         return 0
     cfg = settings(args.fast)
     fcfg = cfg["fig4"]

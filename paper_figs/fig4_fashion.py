@@ -59,7 +59,8 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from mmsold.autoencoder import HAS_TORCH, ConvAutoencoder, FashionClassifier, frechet_distance  # noqa: E402
+from _script import output_dir, skip_without_torch  # noqa: E402
+from mmsold.autoencoder import ConvAutoencoder, FashionClassifier, frechet_distance  # noqa: E402
 from mmsold.cfdm import SigmaCFDM  # noqa: E402
 from mmsold.datasets import DataFileNotFoundError, fashion_mnist  # noqa: E402
 from mmsold.dynamics import NonFiniteParticlesError  # noqa: E402
@@ -425,10 +426,8 @@ def main(argv=None):
                          "different parts side by side). main, ddpm and long keep the saved table's rows of the latents (main) or "
                          "methods (ddpm, long) they do not rerun.")
     args = ap.parse_args(argv)
-    out_dir = HERE / "_fast" if args.fast else HERE
-    out_dir.mkdir(exist_ok=True)
-    if not HAS_TORCH:
-        print("skipped: PyTorch is not installed (pip install mmsold[baselines])")
+    out_dir = output_dir(args.fast)
+    if skip_without_torch():
         return 0
     cfg = settings(args.fast)
     if args.latents:

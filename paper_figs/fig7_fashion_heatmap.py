@@ -31,8 +31,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
+from _script import output_dir, skip_without_torch  # noqa: E402
 from fig4_fashion import PAPER, Scorer, build_models, load, run_sampler, settings as fig4_settings, stiff_directions  # noqa: E402
-from mmsold.autoencoder import HAS_TORCH  # noqa: E402
 from mmsold.cfdm import SigmaCFDM  # noqa: E402
 from mmsold.datasets import DataFileNotFoundError  # noqa: E402
 from mmsold.sampler import MMSOLD  # noqa: E402
@@ -55,10 +55,8 @@ def main(argv=None):
     ap.add_argument("--step-size", type=float, default=None,
                     help="MM-SOLD step h (default: 0.8 x the latent's stability bound 2 delta^2 / lambda_max(Sigma*); the paper's is 5e-4)")
     args = ap.parse_args(argv)
-    out_dir = HERE / "_fast" if args.fast else HERE
-    out_dir.mkdir(exist_ok=True)
-    if not HAS_TORCH:
-        print("skipped: PyTorch is not installed (pip install mmsold[baselines])")
+    out_dir = output_dir(args.fast)
+    if skip_without_torch():
         return 0
     cfg = {**fig4_settings(args.fast), "latents": ["AE"]}
     g = grid(args.fast)

@@ -35,9 +35,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from _script import output_dir, skip_without_torch  # noqa: E402
-from fig4_fashion import build_models, load, settings as fig4_settings  # noqa: E402
+from fig4_fashion import build_models, load_or_skip, settings as fig4_settings  # noqa: E402
 from mmsold.cfdm import SigmaCFDM  # noqa: E402
-from mmsold.datasets import DataFileNotFoundError  # noqa: E402
 
 
 def distinct_nearest(W, nn, sigma, M, n_points, rng):
@@ -64,11 +63,10 @@ def main(argv=None):
              [(None, 0.0, 1, 100), (None, 1.0, 2, 100),
               (50, 0.0, 1, 100), (50, 1.0, 1, 100), (50, 1.0, 2, 100), (50, 1.0, 8, 100), (50, 2.0, 8, 100)])
     tic = time.perf_counter()
-    try:
-        X_train, y_train, _, _, _ = load(cfg)
-    except DataFileNotFoundError as e:
-        print("skipped:", e)
+    data = load_or_skip(cfg)
+    if data is None:
         return 0
+    X_train, y_train, _, _, _ = data
     _, lat, _ = build_models(cfg, X_train, y_train, args.cache_dir)
     W = lat["AE"].W_train
     from sklearn.neighbors import NearestNeighbors

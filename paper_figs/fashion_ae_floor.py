@@ -32,11 +32,10 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from _script import output_dir, skip_without_torch  # noqa: E402
-from fig4_fashion import (PAPER, Latent, Scorer, build_models, data_start_cloud, load, mmsold,  # noqa: E402
+from fig4_fashion import (PAPER, Latent, Scorer, build_models, data_start_cloud, load_or_skip, mmsold,  # noqa: E402
                           run_sampler, stiff_directions)
 from fig4_fashion import settings as fig4_settings  # noqa: E402
 from mmsold.autoencoder import ConvAutoencoder  # noqa: E402
-from mmsold.datasets import DataFileNotFoundError  # noqa: E402
 
 
 def settings(fast: bool) -> dict:
@@ -58,11 +57,10 @@ def main(argv=None):
     cfg = settings(args.fast)
     fcfg = cfg["fig4"]
     t_all = time.perf_counter()
-    try:
-        X_train, y_train, _, X_test, _ = load(fcfg)
-    except DataFileNotFoundError as e:
-        print("skipped:", e)
+    data = load_or_skip(fcfg)
+    if data is None:
         return 0
+    X_train, y_train, _, X_test, _ = data
     clf, _, _ = build_models({**fcfg, "latents": []}, X_train, y_train, args.cache_dir)
     score = Scorer(clf, X_train, X_test, fcfg)
     results = []

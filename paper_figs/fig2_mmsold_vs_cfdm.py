@@ -25,7 +25,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -53,13 +52,13 @@ def chosen_params(name, cfg, out_dir):
     print(f"  {name}: no matching {path.name}; selecting on the validation split here")
     X_train, X_val, _ = rt.make_splits(name, cfg)
     log = []
-    g1 = [dict(delta=d, sigma=s) for d in cfg["mmsold_grid"]["delta"] for s in cfg["mmsold_grid"]["sigma"]]
-    tr = [rt.trial("MM-SOLD", p, X_train, X_val, cfg, log) for p in g1]
+    # the results table's two-stage search: (delta, sigma) first, then the step fraction at the chosen pair
+    tr = rt.search("MM-SOLD", dict(cfg["mmsold_grid"]), X_train, X_val, cfg, log)
     p1, _ = rt.pick(tr)
-    tr += [rt.trial("MM-SOLD", dict(delta=p1["delta"], sigma=p1["sigma"], step_fraction=f), X_train, X_val, cfg, log)
-           for f in cfg["step_fractions"]]
+    tr += rt.search("MM-SOLD", dict(delta=[p1["delta"]], sigma=[p1["sigma"]], step_fraction=cfg["step_fractions"]),
+                    X_train, X_val, cfg, log)
     p_mm, _ = rt.pick(tr)
-    p_cf, _ = rt.pick([rt.trial("sigma-CFDM", dict(sigma=s), X_train, X_val, cfg, log) for s in cfg["cfdm_grid"]])
+    p_cf, _ = rt.pick(rt.search("sigma-CFDM", dict(sigma=cfg["cfdm_grid"]), X_train, X_val, cfg, log))
     return p_mm, p_cf
 
 

@@ -108,6 +108,15 @@ def load(cfg):
     return Xa[tr], ya[tr], Xa[va], Xb[ite], yb[ite]
 
 
+def load_or_skip(cfg):
+    "`load(cfg)`, or None after printing why when the Fashion-MNIST files are missing (the script then exits 0)."
+    try:
+        return load(cfg)
+    except DataFileNotFoundError as e:
+        print("skipped:", e)
+        return None
+
+
 class Latent:
     "Image <-> whitened latent: encoder (PCA or AE), then PartialWhitening(k) divided by sqrt(tau)."
 
@@ -441,11 +450,10 @@ def main(argv=None):
     if args.ddpm_iter is not None:
         cfg["ddpm"]["n_iter"] = args.ddpm_iter
     t_all = time.perf_counter()
-    try:
-        X_train, y_train, X_val, X_test, y_test = load(cfg)
-    except DataFileNotFoundError as e:
-        print("skipped:", e)
+    data = load_or_skip(cfg)
+    if data is None:
         return 0
+    X_train, y_train, X_val, X_test, y_test = data
     clf, lat, timings = build_models(cfg, X_train, y_train, args.cache_dir)
     acc = clf.score(X_test, y_test)
     print(f"classifier test accuracy {acc:.4f}; timings {timings}", flush=True)

@@ -32,9 +32,8 @@ sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
 from _script import output_dir, skip_without_torch  # noqa: E402
-from fig4_fashion import PAPER, Scorer, build_models, load, run_sampler, settings as fig4_settings, stiff_directions  # noqa: E402
+from fig4_fashion import PAPER, Scorer, build_models, load_or_skip, run_sampler, settings as fig4_settings, stiff_directions  # noqa: E402
 from mmsold.cfdm import SigmaCFDM  # noqa: E402
-from mmsold.datasets import DataFileNotFoundError  # noqa: E402
 from mmsold.sampler import MMSOLD  # noqa: E402
 
 
@@ -68,11 +67,10 @@ def main(argv=None):
         g["P"] = args.P
     g["cfdm"] = not args.no_cfdm
     t_all = time.perf_counter()
-    try:
-        X_train, y_train, _, X_test, _ = load(cfg)
-    except DataFileNotFoundError as e:
-        print("skipped:", e)
+    data = load_or_skip(cfg)
+    if data is None:
         return 0
+    X_train, y_train, _, X_test, _ = data
     clf, lat, _ = build_models(cfg, X_train, y_train, args.cache_dir)
     L = lat["AE"]
     bound = stiff_directions(L.W_train, PAPER["step_size"])["bound"]

@@ -4,7 +4,7 @@
 `fig4_fashion.py` chooses each sampler's step from one run per step and then runs three seeds: the two
 samplers' KIDs at their chosen steps differ by 0.3e-3 while single runs scatter by about 1e-3, so that
 table cannot say which is lower. Here both samplers run on one grid of steps, given as fractions of the
-latent's stability bound 2 delta^2 / lambda_max(Sigma*) (the grid covers both samplers' grids of
+latent's stability bound 2 delta^2 / lambda_max(Sigma*) (the grid spans both samplers' stable steps in
 `fig4_fashion.py`), with ten sampler seeds per step. A seed fixes the starting cloud (P random training
 latents plus delta-noise, the data start) and both samplers start from it, so each seed gives a paired
 difference MM-SOLD minus naive SOLD (and each sampler minus its own start). KID uses the same fixed

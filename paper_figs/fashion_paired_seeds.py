@@ -5,8 +5,9 @@
 samplers' KIDs at their chosen steps differ by 0.3e-3 while single runs scatter by about 1e-3, so that
 table cannot say which is lower. Here both samplers run on one grid of steps, given as fractions of the
 latent's stability bound 2 delta^2 / lambda_max(Sigma*) (the grid spans both samplers' stable steps in
-`fig4_fashion.py`), with ten sampler seeds per step. A seed fixes the starting cloud (P random training
-latents plus delta-noise, the data start) and both samplers start from it, so each seed gives a paired
+`fig4_fashion.py`), with twenty sampler seeds per step in the autoencoder latents and ten in PCA. A seed
+fixes the starting cloud (P random training latents plus delta-noise, the data start) and both samplers
+start from it, so each seed gives a paired
 difference MM-SOLD minus naive SOLD (and each sampler minus its own start). KID uses the same fixed
 subsets of the same 3,000 test images for every set, so the pairs share that noise too.
 
@@ -16,10 +17,13 @@ Everything else (splits, classifier features, P, T, the paper's estimator settin
 whitening) is `fig4_fashion.py`'s; the latents are the PCA latent, the table's autoencoder and the largest of
 `fashion_ae_floor.py` (same recipe and seed, cached on disk).
 
-    python paper_figs/fashion_paired_seeds.py                  # all three latents, about 60 min each on one core
+    python paper_figs/fashion_paired_seeds.py                  # all three: about 2 h per AE latent, 1 h for PCA, on one core
     python paper_figs/fashion_paired_seeds.py --latent table   # one of them (run them in parallel, one per core)
     python paper_figs/fashion_paired_seeds.py --render         # rewrite the .md from the saved .json
     python paper_figs/fashion_paired_seeds.py --fast          # tiny, writes paper_figs/_fast/
+
+Runs already saved in the .json for the same latent and grid are kept, so raising the seeds in `settings()`
+runs only the new seeds.
 """
 from __future__ import annotations
 
@@ -54,9 +58,11 @@ def settings(fast: bool) -> dict:
     base = fig4_settings(fast)
     if fast:
         aes = {"table": dict(base["ae"]), "larger": dict(base["ae"], width=12)}
-        return dict(fig4=base, autoencoders=aes, fractions=[0.05, 0.8], seeds=[0, 1])
+        return dict(fig4=base, autoencoders=aes, fractions=[0.05, 0.8], seeds={n: [0, 1] for n in LATENTS})
     aes = {"table": dict(base["ae"]), "larger": dict(base["ae"], width=64, n_epochs=12)}
-    return dict(fig4=base, autoencoders=aes, fractions=[0.03, 0.17, 0.33, 0.8], seeds=list(range(10)))
+    # twenty seeds in the autoencoder latents, where the paired difference is about 2 standard errors at ten
+    seeds = dict(table=list(range(20)), larger=list(range(20)), PCA=list(range(10)))
+    return dict(fig4=base, autoencoders=aes, fractions=[0.03, 0.17, 0.33, 0.8], seeds=seeds)
 
 
 def kid(scorer, images):
@@ -78,8 +84,19 @@ def describe(name, ae_cfg):
     return "PCA latent" if name == "PCA" else f"{name} autoencoder (width {ae_cfg['width']}, {ae_cfg['n_epochs']} epochs)"
 
 
-def run_latent(name, ae_cfg, cfg, data, scorers, cache_dir):
-    "Every (sampler, step, seed) run in one latent (an autoencoder's, or PCA with `ae_cfg` None); returns the records."
+def reusable(prev, res):
+    "Whether the runs recorded in `prev` came from the same latent as `res` (same recipe, floor KID and steps)."
+    if not prev:
+        return False
+    return (prev.get("ae") == res["ae"] and np.isclose(prev["floor"], res["floor"], rtol=1e-9, atol=0)
+            and np.allclose(prev["steps"], res["steps"], rtol=1e-9, atol=0))
+
+
+def run_latent(name, ae_cfg, cfg, data, scorers, cache_dir, prev=None):
+    """Every (sampler, step, seed) run in one latent (an autoencoder's, or PCA with `ae_cfg` None); returns the records.
+
+    Runs already in `prev` (this latent's records from the saved JSON) are kept, not rerun, when `prev` comes
+    from the same latent: adding seeds costs only the new seeds."""
     fcfg = cfg["fig4"]
     X_train, X_test = data
     score, val_score = scorers
@@ -98,13 +115,20 @@ def run_latent(name, ae_cfg, cfg, data, scorers, cache_dir):
                bound=stiff["bound"], steps=steps, start={}, runs={m: {} for m, _ in SAMPLERS})
     print(f"[{name}] {describe(name, ae_cfg)}: fit {fit_cpu:.0f} CPU s (cache {res['from_cache']}); "
           f"floor KID {res['floor']:.3e}; bound {stiff['bound']:.3g}; steps {[f'{h:.3g}' for h in steps]}", flush=True)
-    for seed in cfg["seeds"]:
+    if reusable(prev, res):
+        res["start"], res["runs"] = prev["start"], prev["runs"]
+        res["wall_seconds_before"] = prev.get("wall_seconds", 0.0)
+        print(f"[{name}] keeping the {len(prev['start'])} seeds already recorded", flush=True)
+    elif prev:
+        print(f"[{name}] the saved runs come from a different latent (recipe, floor KID or steps); rerunning all", flush=True)
+    seeds = [s for s in cfg["seeds"][name] if str(s) not in res["start"]]
+    for seed in seeds:
         ims = L.decode(data_start_cloud(L.W_train, fcfg["P"], np.random.default_rng(seed)))
         res["start"][str(seed)] = dict(val=kid(val_score, ims), test=kid(score, ims))
     for mname, mm in SAMPLERS:
         for h in steps:
             recs = res["runs"][mname].setdefault(f"{h:.6g}", {})
-            for seed in cfg["seeds"]:
+            for seed in seeds:
                 Z, cpu, note, swing = run_sampler(mmsold(h, fcfg["T"], mm), L.W_train, fcfg["P"], seed)
                 if Z is None:
                     recs[str(seed)] = dict(val=np.inf, test=np.nan, cpu_seconds=cpu, note=note)
@@ -117,9 +141,14 @@ def run_latent(name, ae_cfg, cfg, data, scorers, cache_dir):
     return res
 
 
-def summarise(name, res, seeds):
-    "Markdown lines for one autoencoder: the per-step table and the paired comparison at each sampler's best step."
-    S = [str(s) for s in seeds]
+def recorded_seeds(res):
+    "The seeds with a start and a run for every (sampler, step) in one latent's records."
+    return sorted((s for s in res["start"] if all(s in r for m in res["runs"].values() for r in m.values())), key=int)
+
+
+def summarise(name, res):
+    "Markdown lines for one latent: the per-step table and the paired comparison at each sampler's best step."
+    S = recorded_seeds(res)
     start = {k: np.array([res["start"][s][k] for s in S]) for k in ("val", "test")}
 
     def arr(m, h, k):
@@ -156,6 +185,13 @@ def summarise(name, res, seeds):
     return lines, dict(best=best, best_pair=d)
 
 
+def saved_results(path, cfg):
+    "The per-latent records in the saved JSON if it was written with the same fig4 settings and step grid, else {}."
+    old = json.loads(path.read_text()) if path.exists() else {}
+    same = all(old.get("settings", {}).get(k) == json.loads(json.dumps(cfg[k])) for k in ("fig4", "fractions"))
+    return old.get("results", {}) if same else {}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--fast", action="store_true", help="tiny settings; write to paper_figs/_fast/")
@@ -165,38 +201,40 @@ def main(argv=None):
     ap.add_argument("--cache-dir", default="default", help="model cache directory ('default' = ~/.cache/mmsold)")
     args = ap.parse_args(argv)
     out_dir = output_dir(args.fast)
-    if skip_without_torch():
-        return 0
     cfg = settings(args.fast)
     fcfg = cfg["fig4"]
     t_all = time.perf_counter()
-    data = load_or_skip(fcfg)
-    if data is None:
-        return 0
-    X_train, y_train, X_val, X_test, _ = data
-    clf, _, _ = build_models({**fcfg, "latents": []}, X_train, y_train, args.cache_dir)
-    scorers = Scorer(clf, X_train, X_test, fcfg), Scorer(clf, X_train, X_val, fcfg)
-    names = [] if args.render else LATENTS if args.latent == "all" else [args.latent]
     new = {}
-    for name in names:
-        t0 = time.perf_counter()
-        new[name] = run_latent(name, cfg["autoencoders"].get(name), cfg, (X_train, X_test), scorers, args.cache_dir)
-        new[name]["wall_seconds"] = time.perf_counter() - t0
-    # merge with the other autoencoder's results if an earlier run (e.g. in parallel) wrote them
     path = out_dir / "fashion_paired_seeds.json"
-    old = json.loads(path.read_text()) if path.exists() else {}
-    same = all(old.get("settings", {}).get(k) == json.loads(json.dumps(cfg[k])) for k in ("fig4", "fractions", "seeds"))
-    results = {k: v for k, v in old.get("results", {}).items() if same}
+    old_results = saved_results(path, cfg)  # extended for the latents run now
+    if not args.render:  # --render needs neither the data nor the models
+        if skip_without_torch():
+            return 0
+        data = load_or_skip(fcfg)
+        if data is None:
+            return 0
+        X_train, y_train, X_val, X_test, _ = data
+        clf, _, _ = build_models({**fcfg, "latents": []}, X_train, y_train, args.cache_dir)
+        scorers = Scorer(clf, X_train, X_test, fcfg), Scorer(clf, X_train, X_val, fcfg)
+        for name in LATENTS if args.latent == "all" else [args.latent]:
+            t0 = time.perf_counter()
+            res = run_latent(name, cfg["autoencoders"].get(name), cfg, (X_train, X_test), scorers, args.cache_dir,
+                             old_results.get(name))
+            res["wall_seconds"] = res.pop("wall_seconds_before", 0.0) + time.perf_counter() - t0
+            new[name] = res
+    # merge with the other latents' results, read again: a run in parallel may have written them meanwhile
+    results = saved_results(path, cfg)
     results.update(json.loads(json.dumps(new, default=float)))
     lines = [f"Fashion-MNIST, {fcfg['n_train']} training / {fcfg['n_val']} validation / {fcfg['n_test']} test images, "
              f"P = {fcfg['P']}, T = {fcfg['T']}, the paper's estimator settings; classifier features and KID as in "
-             f"fig4_fashion.md; sampler seeds {cfg['seeds'][0]}-{cfg['seeds'][-1]}, each seed one starting cloud shared "
-             f"by both samplers. Test KID means and sds over the seeds; differences are paired by seed (mean +- standard "
-             f"error; in brackets the number of seeds where the first is lower). Wall time per latent: "
-             + ", ".join(f"{k} {v['wall_seconds']:.0f} s" for k, v in results.items()) + ".", ""]
+             f"fig4_fashion.md; each sampler seed is one starting cloud shared by both samplers. Test KID means and sds "
+             f"over the seeds; differences are paired by seed (mean +- standard error; in brackets the number of seeds "
+             f"where the first is lower). Seeds and wall time (summed over the runs that recorded them) per latent: "
+             + ", ".join(f"{k} {len(recorded_seeds(v))} seeds, {v['wall_seconds']:.0f} s" for k, v in results.items())
+             + ".", ""]
     summary = {}
     for name in [n for n in LATENTS if n in results]:
-        more, summary[name] = summarise(name, results[name], cfg["seeds"])
+        more, summary[name] = summarise(name, results[name])
         lines += more
     (out_dir / "fashion_paired_seeds.md").write_text("\n".join(lines))
     path.write_text(json.dumps(dict(settings=cfg, results=results, summary=summary), indent=1, default=float))

@@ -50,11 +50,11 @@ RESULTS = [
      "with sd 2.3e-3 (`paper_figs/fig4_fashion_draws.md`), so gaps below about 3e-3 between single runs are noise. "
      "The decoder's floor (test images encoded and decoded) limits every row: with a larger autoencoder whose "
      "floor is half as high, MM-SOLD's KID halves too and stays 0.4e-2 above it (`paper_figs/fashion_ae_floor.md`). "
-     "With ten paired sampler seeds on one step grid (`paper_figs/fashion_paired_seeds.md`), MM-SOLD's KID is "
-     "below naive SOLD's at naive SOLD's best stable step in both autoencoder latents (by 1.24e-3 +- 0.58e-3 and "
-     "0.97e-3 +- 0.50e-3, 7 and 8 of 10 seeds) and level with it in the PCA latent (+0.36e-3 +- 0.98e-3); the "
-     "gain is the moment constraint's correction of the starting cloud, while the 100 steps raise naive SOLD's "
-     "KID above its start in 116 of 120 runs. "
+     "With paired sampler seeds on one step grid (`paper_figs/fashion_paired_seeds.md`), MM-SOLD's KID is "
+     "below naive SOLD's at naive SOLD's best stable step in both autoencoder latents (by 1.29e-3 +- 0.51e-3 and "
+     "1.22e-3 +- 0.44e-3, 15 and 16 of 20 seeds) and level with it in the PCA latent (+0.36e-3 +- 0.98e-3, ten "
+     "seeds); the gain is the moment constraint's correction of the starting cloud, while the 100 steps raise "
+     "naive SOLD's KID above its start in 196 of 200 runs. "
      "Produced by `paper_figs/fig4_fashion.py`; the full write-up, with what differs from the paper, is in "
      "`paper_figs/README.md`.",
      "paper_figs/fig4_fashion.md", "paper_figs/fig4_fashion_grid.png"),

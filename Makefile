@@ -6,12 +6,14 @@ STAMP  := $(VENV)/.installed-stamp
 export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
-.PHONY: fashion-mnist demo test lab figures figures-fast docs docs-test bench check-nbs notebooks pytest baselines clean help
+.PHONY: fashion-mnist demo test check-all lab figures figures-fast docs docs-test bench check-nbs notebooks pytest baselines clean help
 
 help:
 	@echo "make demo     set up .venv, sample the checkerboard with MM-SOLD, write demo_out/demo.png"
-	@echo "make test     set up .venv, check notebooks/exports, run every notebook, the figure scripts (fast),"
-	@echo "              build the docs site, then the pytest suite (incl. the browser test when chromium exists)"
+	@echo "make test     set up .venv, check notebooks/exports, run every notebook (once: the docs build executes"
+	@echo "              them), the figure scripts (fast), build the docs site, run the pytest suite and the browser"
+	@echo "              test of the site (when chromium exists); prints each phase's time (tools/run_test.py)"
+	@echo "make check-all  make test, then the slower extras (the notebooks again under nbdev_test)"
 	@echo "make lab      JupyterLab on nbs/ (installs jupyterlab into .venv on first use)"
 	@echo "make figures  regenerate every figure and table in paper_figs/ (full settings; slow)"
 	@echo "make docs     build the static documentation site into _site/ (make docs-test: browser test)"
@@ -32,11 +34,12 @@ demo: $(STAMP)
 check-nbs: $(STAMP)
 	bash tools/check_nbs.sh
 
+# the notebooks under nbdev_test alone (make test runs them once, in the docs build; see tools/run_test.py)
 notebooks: $(STAMP)
 	$(BIN)/nbdev_test --n_workers 2 --timing
 
 figures-fast: $(STAMP)
-	$(BIN)/python paper_figs/make_all.py --fast
+	$(BIN)/python paper_figs/make_all.py --fast --jobs 2
 
 figures: $(STAMP)
 	$(BIN)/python paper_figs/make_all.py
@@ -50,14 +53,13 @@ docs-test: docs
 pytest: $(STAMP)
 	$(BIN)/python -m pytest tests -q -p no:cacheprovider
 
+# Phases, lanes and timing: tools/run_test.py (`$(BIN)/python tools/run_test.py --list`).
+# TEST_FLAGS: e.g. --extras-if-under 300 (CI: the check-all extras too when the checks took < 300 s).
 test: $(STAMP)
-	bash tools/check_nbs.sh
-	$(BIN)/nbdev_test --n_workers 2 --timing
-	$(BIN)/python paper_figs/make_all.py --fast
-	bash docs/build.sh
-	@if [ -x /usr/bin/chromium ]; then echo "[test] chromium found: the browser test of the site runs"; \
-	  else echo "[test] /usr/bin/chromium missing (apt-get install -y chromium): the browser test is skipped"; fi
-	MMSOLD_BROWSER_TESTS=$$([ -x /usr/bin/chromium ] && echo 1 || echo 0) $(BIN)/python -m pytest tests -q -p no:cacheprovider
+	$(BIN)/python tools/run_test.py $(TEST_FLAGS)
+
+check-all: $(STAMP)
+	$(BIN)/python tools/run_test.py --all
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

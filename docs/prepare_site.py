@@ -38,6 +38,9 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results import page_of, rewrite_links, write_results  # noqa: E402
+
 HERE = Path(__file__).resolve().parent
 KERNEL_NAME = "mmsold-docs"
 SLOW_CELL = 20.0  # seconds; slower cells are named in the build log
@@ -250,6 +253,7 @@ def execute_all(nbs: list[Path], root: Path, build: Path, jobs: int, timeout: in
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    os.environ["IN_TEST"] = "1"  # as nbdev_test sets it: this execution is the notebooks' test run
     # figures must reach the outputs: the inline backend, even when the caller (e.g. the Makefile)
     # exports MPLBACKEND=Agg for headless runs
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
@@ -328,13 +332,14 @@ def toctree_block(caption: str, entries: list[str], maxdepth=2) -> str:
 
 
 def navigation(pages: list[str]) -> str:
-    "Hidden toctrees for the landing page: notebooks grouped by tens, then the API reference."
+    "Hidden toctrees for the landing page: notebooks grouped by tens, the results, the API reference."
     groups: dict[str, list[str]] = {}
     for stem in pages:
         m = re.match(r"^(\d+)", stem)
         cap = GROUPS.get(int(m.group(1)) // 10, "Notebooks") if m else "Notebooks"
         groups.setdefault(cap, []).append(stem)
     blocks = [toctree_block(cap, entries) for cap, entries in groups.items()]
+    blocks.append(toctree_block("Results", ["results/index"], maxdepth=1))
     blocks.append(toctree_block("Reference", ["api/index"], maxdepth=1))
     return "\n".join(blocks)
 
@@ -445,6 +450,11 @@ def main(argv=None):
         index_nb = nbformat.v4.new_notebook()
         index_nb.cells.append(nbformat.v4.new_markdown_cell(
             f"# {cfg.get('title', lib)}\n\n> {cfg.get('description', '')}"))
+    write_results(src, root)
+    pages_of = page_of(root)
+    for cell in index_nb.cells:  # links to repository files (../paper_figs/x.md) -> the results pages
+        if cell.cell_type == "markdown":
+            cell.source = rewrite_links(cell.source, root, pages_of)
     index_nb.cells.append(nbformat.v4.new_markdown_cell(nav))
     nbformat.write(index_nb, str(src / "index.ipynb"))
     for f in nbs_dir.rglob("*"):

@@ -18,8 +18,8 @@ from .core import as_generator, check_int, check_real, validate_data
 # %% auto #0
 __all__ = ['TOY_DATASETS', 'FASHION_MNIST_DIR', 'FASHION_MNIST_FILES', 'FASHION_MNIST_SHA256', 'FASHION_MNIST_CLASSES',
            'FASHION_MNIST_MISSING', 'checkerboard', 'two_spirals', 'moons', 'eight_gaussians', 'swiss_roll_2d',
-           'load_toy', 'describe_toy', 'latent_manifold', 'load_digits_class', 'load_digits_all', 'split', 'read_idx',
-           'fashion_mnist']
+           'load_toy', 'describe_toy', 'latent_manifold', 'load_digits_class', 'load_digits_all', 'split',
+           'farthest_point_sample', 'read_idx', 'fashion_mnist']
 
 # %% ../nbs/00_datasets.ipynb #ce25ad17
 def checkerboard(n: int, random_state=None) -> np.ndarray:
@@ -262,6 +262,60 @@ def split(X, n_test, random_state=None) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"n_test must be smaller than the number of rows ({n}); got {n_test}")
     perm = as_generator(random_state).permutation(n)
     return X[perm[n_test:]], X[perm[:n_test]]
+
+# %% ../nbs/00_datasets.ipynb #e480be54
+def farthest_point_sample(X, n, random_state=None, return_index: bool = False):
+    """Greedy farthest-point thinning of the rows of X to `n` rows (first row drawn from the seed).
+
+    Each pick is the row farthest (Euclidean) from the rows already picked; the selection's covering
+    radius over X is at most its smallest pairwise distance (the max-min property derived above).
+    Cost O(n N d), vectorised over the N rows.
+
+    Parameters
+    ----------
+    X : array-like of shape (N, d)
+        The data to thin (finite).
+    n : int
+        Number of rows to keep, 1 <= n <= N.
+    random_state : None, int, Generator, RandomState or SeedSequence
+        Seed of the first pick (the only random choice).
+    return_index : bool
+        Also return the indices of the kept rows into X.
+
+    Returns
+    -------
+    X_thin : ndarray of shape (n, d)
+        The selected rows, in the order they were picked (n distinct indices; distinct rows when X has
+        at least n distinct rows).
+    index : ndarray of shape (n,), only when `return_index`
+        Their row indices into X.
+
+    Raises
+    ------
+    TypeError
+        If `n` is not an integer (booleans included) or `return_index` is not a bool.
+    ValueError
+        If n < 1 or n > N, or X is not a finite 2D array.
+    """
+    X = validate_data(X, min_samples=1, name="X")
+    N = len(X)
+    n = check_int("n", n, minimum=1)
+    if n > N:
+        raise ValueError(f"n={n} exceeds the number of rows of X (N = {N}); use 1 <= n <= {N}")
+    if not isinstance(return_index, (bool, np.bool_)):
+        raise TypeError(f"return_index must be a bool, got {return_index!r}")
+    rng = as_generator(random_state)
+    index = np.empty(n, dtype=np.intp)
+    index[0] = rng.integers(N)
+    dist2 = np.sum((X - X[index[0]]) ** 2, axis=1)
+    dist2[index[0]] = -1.0  # picked rows can never be picked again
+    for k in range(1, n):
+        j = int(np.argmax(dist2))
+        index[k] = j
+        np.minimum(dist2, np.sum((X - X[j]) ** 2, axis=1), out=dist2)
+        dist2[j] = -1.0
+    X_thin = X[index]
+    return (X_thin, index) if return_index else X_thin
 
 # %% ../nbs/00_datasets.ipynb #1b4a02ea
 _IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),

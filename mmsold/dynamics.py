@@ -11,7 +11,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from .core import Registry
-from .manifold import retract
+from .manifold import RETRACTIONS, retract, retract_step
 
 # %% auto #0
 __all__ = ['GradientFn', 'STEPS', 'LangevinState', 'StepInfo', 'init_state', 'integrator_noise', 'langevin_update', 'em_step',
@@ -41,29 +41,40 @@ def integrator_noise(xi_k: np.ndarray, xi_next: np.ndarray | None, h: float) -> 
     return np.sqrt(0.5 * h) * (xi_k + xi_next)
 
 # %% ../nbs/03a_dynamics.ipynb #04507646
-def langevin_update(Y: np.ndarray, G: np.ndarray, h: float, noise: np.ndarray, constrained: bool = True) -> np.ndarray:
-    "Y - h G + noise, retracted onto the moment manifold when `constrained` (projected EM / LM)."
-    Y_new = Y - h * G + noise
-    return retract(Y_new) if constrained else Y_new
+def langevin_update(Y: np.ndarray, G: np.ndarray, h: float, noise: np.ndarray, constrained: bool = True,
+                    retraction: str = "polar") -> np.ndarray:
+    """Y - h G + noise, retracted onto the moment manifold when `constrained` (projected EM / LM).
+
+    `retraction` "polar" is the closest-point retraction R; "qr" is the authors' variant (projected increment,
+    then a sign-fixed QR; see `mmsold.manifold.retract_step`). Without the constraint there is no retraction
+    and `retraction` is ignored.
+    """
+    if not constrained:
+        return Y - h * G + noise
+    if retraction == "polar":
+        return retract(Y - h * G + noise)
+    if retraction in RETRACTIONS:
+        return retract_step(Y, noise - h * G, retraction)
+    raise ValueError(f"retraction must be one of {RETRACTIONS}, got {retraction!r}")
 
 # %% ../nbs/03a_dynamics.ipynb #396c368e
 GradientFn = Callable[[np.ndarray, np.random.Generator], tuple[np.ndarray, np.ndarray]]
 
 
 def em_step(state: LangevinState, grad: GradientFn, h: float, rng: np.random.Generator,
-            constrained: bool = True) -> tuple[LangevinState, StepInfo]:
-    "One projected Euler-Maruyama step (unprojected when not `constrained`)."
+            constrained: bool = True, retraction: str = "polar") -> tuple[LangevinState, StepInfo]:
+    "One projected Euler-Maruyama step (unprojected when not `constrained`; `retraction` as in `langevin_update`)."
     G, V = grad(state.Y, rng)
-    Y = langevin_update(state.Y, G, h, integrator_noise(state.xi, None, h), constrained)
+    Y = langevin_update(state.Y, G, h, integrator_noise(state.xi, None, h), constrained, retraction)
     return LangevinState(Y, rng.standard_normal(Y.shape)), StepInfo(V)
 
 # %% ../nbs/03a_dynamics.ipynb #da600c83
 def lm_step(state: LangevinState, grad: GradientFn, h: float, rng: np.random.Generator,
-            constrained: bool = True) -> tuple[LangevinState, StepInfo]:
-    "One projected Leimkuhler-Matthews step (unprojected when not `constrained`)."
+            constrained: bool = True, retraction: str = "polar") -> tuple[LangevinState, StepInfo]:
+    "One projected Leimkuhler-Matthews step (unprojected when not `constrained`; `retraction` as in `langevin_update`)."
     xi_next = rng.standard_normal(state.Y.shape)
     G, V = grad(state.Y, rng)
-    Y = langevin_update(state.Y, G, h, integrator_noise(state.xi, xi_next, h), constrained)
+    Y = langevin_update(state.Y, G, h, integrator_noise(state.xi, xi_next, h), constrained, retraction)
     return LangevinState(Y, xi_next), StepInfo(V)
 
 # %% ../nbs/03a_dynamics.ipynb #63e726a4

@@ -12,8 +12,9 @@ import numpy as np
 from .core import check_magnitude, validate_data
 
 # %% auto #0
-__all__ = ['SCALE_RATIO_LIMIT', 'FACTOR_TOL', 'column_spreads', 'moment_coordinates', 'scaled_moment_errors', 'to_particles',
-           'to_coordinates', 'manifold_error', 'center', 'sym', 'tangent_project', 'retract', 'pullback_gradient']
+__all__ = ['SCALE_RATIO_LIMIT', 'FACTOR_TOL', 'PULLBACKS', 'RETRACTIONS', 'column_spreads', 'moment_coordinates',
+           'scaled_moment_errors', 'to_particles', 'to_coordinates', 'manifold_error', 'center', 'sym',
+           'tangent_project', 'retract', 'pullback_gradient', 'project_uncentred', 'qr_retract', 'retract_step']
 
 # %% ../nbs/02_manifold.ipynb #11f508cb
 SCALE_RATIO_LIMIT = 1e7  # columns whose spreads differ by more than this get a RuntimeWarning
@@ -285,7 +286,10 @@ def retract(X: np.ndarray) -> np.ndarray:
     return np.sqrt(len(X)) * (Xc @ (evecs / np.sqrt(evals))) @ evecs.T
 
 # %% ../nbs/02_manifold.ipynb #7df2981b
-def pullback_gradient(G_Z: np.ndarray, L: np.ndarray) -> np.ndarray:
+PULLBACKS = ("paper", "authors")
+
+
+def pullback_gradient(G_Z: np.ndarray, L: np.ndarray, pullback: str = "paper") -> np.ndarray:
     """Gradient of F(Y) = sum_i V(mu + L y_i) from the rows of G_Z = grad V(z_i): G_Y = G_Z L (eq. 34).
 
     Parameters
@@ -294,10 +298,98 @@ def pullback_gradient(G_Z: np.ndarray, L: np.ndarray) -> np.ndarray:
         The gradients grad V(z_i) at the particles.
     L : ndarray of shape (d, r)
         The covariance factor from `moment_coordinates`.
+    pullback : {"paper", "authors"}
+        "paper": G_Z L, the chain rule (the paper's eq. (34)). "authors": G_Z L^T, what the authors'
+        code computes with L the Cholesky factor of Sigma* (needs a square L; not a gradient of F
+        unless L is symmetric, see the section below).
 
     Returns
     -------
     G_Y : ndarray of shape (P, r) or (..., P, r)
-        The gradient of F with respect to the coordinates Y (the paper's eq. (34)).
+        The gradient of F with respect to the coordinates Y (the paper's eq. (34)), or the authors' variant.
+
+    Raises
+    ------
+    ValueError
+        If `pullback` is not one of PULLBACKS, or "authors" is asked with a non-square L.
     """
-    return G_Z @ L
+    if pullback == "paper":
+        return G_Z @ L
+    if pullback == "authors":
+        if L.ndim != 2 or L.shape[0] != L.shape[1]:
+            raise ValueError(f"pullback='authors' computes G_Z L^T and needs a square factor L (d, d) of a full-rank "
+                             f"Sigma*; got L of shape {L.shape}. Use pullback='paper' (G_Z L) for a rank-deficient Sigma*")
+        return G_Z @ L.T
+    raise ValueError(f"pullback must be one of {PULLBACKS}, got {pullback!r}")
+
+# %% ../nbs/02_manifold.ipynb #f3bb7d11
+def project_uncentred(Y: np.ndarray, xi: np.ndarray) -> np.ndarray:
+    """xi - Y sym(Y^T xi) / P: the authors' tangent projection, without the centring of `tangent_project`.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        A point on M.
+    xi : ndarray of shape (P, r)
+        Any direction.
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        The projected direction; after centring it equals `tangent_project(Y, xi)` (see above).
+    """
+    return xi - Y @ sym(Y.T @ xi) / len(Y)
+
+
+def qr_retract(X: np.ndarray) -> np.ndarray:
+    """Sign-fixed QR retraction: sqrt(P) Q with Q R = C X and diag(R) > 0 (the authors' variant).
+
+    Parameters
+    ----------
+    X : ndarray of shape (P, r)
+        Any matrix whose centred version has full column rank.
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        A point on M (mean zero, Y^T Y = P I); not the closest one (see `retract`).
+
+    Raises
+    ------
+    FloatingPointError
+        If the centred matrix has lost rank or is not finite (usually: the step size is too large).
+    """
+    Q, R = np.linalg.qr(center(X))
+    d = np.abs(np.diag(R))
+    if not np.all(np.isfinite(R)) or d.min() <= d.max() * 1e-7:
+        raise FloatingPointError("the centred particle matrix lost rank or became non-finite; "
+                                 "cannot retract onto the moment manifold (reduce the step size)")
+    return np.sqrt(len(X)) * Q * np.where(np.diag(R) < 0, -1.0, 1.0)
+
+
+RETRACTIONS = ("polar", "qr")
+
+
+def retract_step(Y: np.ndarray, increment: np.ndarray, retraction: str = "polar") -> np.ndarray:
+    """The next point on M after adding `increment` at Y: R(Y + increment) ("polar", the closest point) or the
+    authors' sqrt(P) Q of C(Y + project_uncentred(Y, increment)) ("qr").
+
+    Parameters
+    ----------
+    Y : ndarray of shape (P, r)
+        The current point on M.
+    increment : ndarray of shape (P, r)
+        The unconstrained step (drift plus noise).
+    retraction : {"polar", "qr"}
+        Which retraction.
+
+    Returns
+    -------
+    ndarray of shape (P, r)
+        A point on M.
+    """
+    if retraction == "polar":
+        return retract(Y + increment)
+    if retraction == "qr":
+        return qr_retract(Y + project_uncentred(Y, increment))
+    raise ValueError(f"retraction must be one of {RETRACTIONS}, got {retraction!r}")

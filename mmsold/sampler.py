@@ -15,25 +15,28 @@ from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from .core import as_generator, check_int, validate_data
+from .core import as_generator, check_int, row_blocks, sq_dists, validate_data
 from .dynamics import (STEPS, LangevinState, NonFiniteParticlesError, init_state, integrator_noise,
                              langevin_update, make_kernel, run_langevin)
-from .manifold import moment_coordinates, pullback_gradient, retract, to_coordinates, to_particles
+from .manifold import (PULLBACKS, RETRACTIONS, moment_coordinates, pullback_gradient, qr_retract, retract,
+                             to_coordinates, to_particles)
 from .metrics import moment_errors
 from .neighbors import NEIGHBOR_SEARCHES
 from .score import SCORE_ESTIMATORS, make_score_estimator
 
 # %% auto #0
-__all__ = ['TARGET_COVARIANCES', 'DEFAULT_STEP_FRACTION', 'SHARED_SCORE_OPTIONS', 'INTEGRATORS', 'INITS', 'pulled_back_gradient',
-           'mixture_covariance', 'target_moments', 'stability_bound', 'step_size_warning', 'step_moves',
-           'choose_score_estimator', 'score_options', 'RegistryOptions', 'MomentMatchedSampler', 'MMSOLD']
+__all__ = ['TARGET_COVARIANCES', 'DEFAULT_STEP_FRACTION', 'SHARED_SCORE_OPTIONS', 'DISPLACEMENT_FACTOR', 'DISPLACEMENT_SHARE',
+           'INTEGRATORS', 'INITS', 'pulled_back_gradient', 'mixture_covariance', 'target_moments', 'stability_bound',
+           'step_size_warning', 'step_moves', 'choose_score_estimator', 'score_options', 'RegistryOptions',
+           'DisplacedParticlesWarning', 'nearest_distances', 'displacement', 'displacement_message',
+           'MomentMatchedSampler', 'MMSOLD']
 
 # %% ../nbs/03_sampler.ipynb #1895a727
-def pulled_back_gradient(score, mu: np.ndarray, L: np.ndarray):
-    "The gradient function grad(Y, rng) -> (G_Y, V) of eq. (34) for a score estimator `score(Z, rng) -> (s, V)`."
+def pulled_back_gradient(score, mu: np.ndarray, L: np.ndarray, pullback: str = "paper"):
+    "The gradient function grad(Y, rng) -> (G_Y, V) of eq. (34) (or the authors' G_Z L^T, `pullback='authors'`) for a score estimator `score(Z, rng) -> (s, V)`."
     def grad(Y, rng):
         s, V = score(to_particles(Y, mu, L), rng)
-        return pullback_gradient(-s, L), V
+        return pullback_gradient(-s, L, pullback), V
     return grad
 
 # %% ../nbs/03_sampler.ipynb #952e3584
@@ -131,6 +134,49 @@ class RegistryOptions(StrOptions):
     def options(self, value):  # the base class assigns it; the registry is the source of truth
         pass
 
+# %% ../nbs/03_sampler.ipynb #c5124f39
+DISPLACEMENT_FACTOR = 2.0   # a particle farther than this x the scale s from every training point counts as displaced
+DISPLACEMENT_SHARE = 0.05   # a moment-matched run warns when more than this share of its particles is displaced
+
+
+class DisplacedParticlesWarning(UserWarning):
+    "Many particles ended far from every training point: a displaced-cluster state or an unsettled run (see the message)."
+
+
+def nearest_distances(A: np.ndarray, X: np.ndarray, exclude: np.ndarray | None = None) -> np.ndarray:
+    "Distance (M,) from each row of A (M, d) to its nearest row of X (N, d), blockwise; `exclude[i]` is a row of X to skip for row i."
+    X_sq = np.einsum("ij,ij->i", X, X)
+    out = np.empty(len(A))
+    for b in row_blocks(len(A), len(X)):
+        D = sq_dists(A[b], X, X_sq)
+        if exclude is not None:
+            D[np.arange(D.shape[0]), exclude[b]] = np.inf
+        out[b] = D.min(axis=1)
+    return np.sqrt(out)
+
+
+def displacement(Z: np.ndarray, X: np.ndarray, delta: float, n_reference: int = 1000) -> tuple[float, float]:
+    """(share, s): the share of the particles Z farther than DISPLACEMENT_FACTOR x s from every training point of X,
+    with s = max(delta sqrt(d), 95th percentile of the training points' nearest-neighbour distances)."""
+    N, d = X.shape
+    if N < 2:
+        return 0.0, float(delta * np.sqrt(d))
+    ref = np.unique(np.linspace(0, N - 1, min(N, n_reference)).astype(int))
+    q95 = float(np.quantile(nearest_distances(X[ref], X, exclude=ref), 0.95))
+    scale = max(float(delta) * np.sqrt(d), q95)
+    return float(np.mean(nearest_distances(Z, X) > DISPLACEMENT_FACTOR * scale)), scale
+
+
+def displacement_message(share: float, scale: float, name: str = "MM-SOLD") -> str:
+    "The warning text: what was seen and what to change."
+    return (f"{name}: {share:.0%} of the particles ended more than {DISPLACEMENT_FACTOR:g} x {scale:.3g} from every "
+            f"training point (scale = max(delta sqrt(d), 95th percentile of the training points' nearest-neighbour "
+            f"distances)). The moments are exact, but the cloud is likely in a displaced-cluster state: modes unevenly "
+            f"occupied from the start, and the moment constraint shifts the occupied clusters off the data (or the run "
+            f"has not settled). Try init='data' (start on the training points), a larger delta (closer to the spacing "
+            f"between modes) or more n_steps; compare with moment_match=False to see whether the constraint is the "
+            f"cause. The share is in `displaced_share_`.")
+
 # %% ../nbs/03_sampler.ipynb #4aff9ef9
 _SEED_TYPES = [None, Integral, np.random.Generator, np.random.RandomState, np.random.SeedSequence]
 _LIVE_PARAMS = ("random_state", "progress")  # may change between fit and sample
@@ -207,6 +253,7 @@ class MomentMatchedSampler(BaseEstimator):
         self._check_scales(X, Sigma)
         if self.target_covariance == "mixture":
             Sigma, L = mixture_covariance(Sigma, delta)
+        L = self._target_factor(Sigma, L)
         self.mean_, self.covariance_, self.factor_ = mu, Sigma, L
         self.rank_, self.n_features_in_, self.X_train_ = L.shape[1], d, X
         self.stability_bound_ = self._stability_bound(delta, Sigma)
@@ -235,6 +282,18 @@ class MomentMatchedSampler(BaseEstimator):
                              f"cloud of P points spans at most P - 1 dimensions), got {n_samples}")
         return minimum
 
+    def _target_factor(self, Sigma, L):
+        "The factor L of Sigma* the run uses (hook for variants that need another factor); refuses before any work."
+        return L
+
+    def _gradient(self, mu, L):
+        "grad(Y, rng) -> (G_Y, V): the pulled-back gradient of the fitted score."
+        return pulled_back_gradient(self.score_, mu, L)
+
+    def _retract_start(self, Y):
+        "The start's return to the moment manifold."
+        return retract(Y)
+
     def _initial_coordinates(self, P, rng):
         "Y_0: a standard normal cloud, or training points plus delta-noise, in Y coordinates (retracted when constrained)."
         if self.init == "gaussian":
@@ -243,7 +302,7 @@ class MomentMatchedSampler(BaseEstimator):
             X = self.X_train_
             Z0 = X[rng.integers(0, len(X), P)] + float(self.delta) * rng.standard_normal((P, X.shape[1]))
             Y = to_coordinates(Z0, self.mean_, self.factor_)
-        return retract(Y) if self.moment_match else Y
+        return self._retract_start(Y) if self.moment_match else Y
 
     def _trace_extra(self, state, info) -> dict:
         return {}
@@ -281,12 +340,20 @@ class MomentMatchedSampler(BaseEstimator):
             If `n_samples` is not an integer.
         NonFiniteParticlesError
             If the particles leave the finite floats (the message names the cause).
+
+        Warns
+        -----
+        DisplacedParticlesWarning
+            With moment matching, when more than DISPLACEMENT_SHARE of the particles end farther than
+            DISPLACEMENT_FACTOR x max(delta sqrt(d), 95th percentile of the training nearest-neighbour distances)
+            from every training point (a displaced-cluster state; the message says what to change). The share
+            is stored in `displaced_share_` after every run.
         """
         self._check_ready(n_samples)
         rng = as_generator(self.random_state if random_state is None else random_state)
         self.score_.reset()  # per-run state of the search (neighbour lists) starts afresh: a seed fixes the output
         mu, L, Sigma = self.mean_, self.factor_, self.covariance_
-        grad = pulled_back_gradient(self.score_, mu, L)
+        grad = self._gradient(mu, L)
         t0 = time.perf_counter()
         state = self._init_state(self._initial_coordinates(int(n_samples), rng), grad, rng)
         trace, observe = None, None
@@ -306,7 +373,12 @@ class MomentMatchedSampler(BaseEstimator):
         state = run_langevin(self._kernel(grad), state, self.n_steps, rng, observe=observe,
                              diverged=self._diverged, progress=self.progress,
                              desc=self._name if self.moment_match else self._name.replace("MM-", ""))
-        Z = to_particles(state.Y, mu, L).astype(self.dtype_, copy=False)
+        Z = to_particles(state.Y, mu, L)
+        self.displaced_share_, scale = displacement(Z, self.X_train_, float(self.delta))
+        if self.moment_match and self.displaced_share_ > DISPLACEMENT_SHARE:
+            warnings.warn(displacement_message(self.displaced_share_, scale, self._name), DisplacedParticlesWarning,
+                          stacklevel=2)
+        Z = Z.astype(self.dtype_, copy=False)
         if not return_trace:
             return Z
         trace["seconds"] = time.perf_counter() - t0
@@ -366,6 +438,17 @@ class MMSOLD(MomentMatchedSampler):
         Hold the cloud at the data's covariance or at the mixture's, Sigma_x + delta^2 I.
     init : {"gaussian", "data"}
         Start from a moment-matched Gaussian cloud or from training points plus delta-noise.
+    pullback : {"paper", "authors"}
+        How grad V at the particles is pulled back to the coordinates Y: "paper" G_Z L, the chain rule of
+        eq. (34); "authors" G_Z L^T with L the Cholesky factor of Sigma*, as the authors' code does (per
+        particle the drift is then -h L L grad V instead of -h Sigma* grad V; the two agree only for a diagonal
+        Sigma*). "authors" needs a full-rank Sigma* (use target_covariance="mixture", as the authors do, when
+        the data are rank deficient; otherwise `fit` raises ValueError). Applies to the naive sampler too.
+    retraction : {"polar", "qr"}
+        How a constrained step returns to the moment manifold: "polar" the closest point (symmetric inverse
+        square root); "qr" the authors' variant (increment projected onto the tangent space, then centred and
+        retracted by a QR factorisation with diag(R) > 0). Also used for the start. Moot without the constraint
+        (`moment_match=False` has no retraction; the value is accepted and recorded as None in `retraction_`).
     random_state : None, int, Generator, RandomState or SeedSequence
         Seed used by `sample` when it is not given one.
     progress : bool
@@ -377,27 +460,55 @@ class MMSOLD(MomentMatchedSampler):
     factor_ : L (d, r) with covariance_ = L L^T.  rank_ : r.  n_features_in_ : d.  dtype_ : the data's float type.
     stability_bound_ : 2 delta^2 / lambda_max.  step_size_ : the step used.  X_train_ : the data (N, d).
     score_estimator_ : the estimator's name.  score_ : the fitted score estimator.
+    pullback_ : the pull-back that runs.  retraction_ : the retraction that runs (None without the constraint).
+    displaced_share_ : after `sample`, the share of particles far from every training point (see `displacement`).
     """
 
     _parameter_constraints = {**MomentMatchedSampler._parameter_constraints,
-                              "integrator": [StrOptions(set(INTEGRATORS))]}
+                              "integrator": [StrOptions(set(INTEGRATORS))],
+                              "pullback": [StrOptions(set(PULLBACKS))],
+                              "retraction": [StrOptions(set(RETRACTIONS))]}
 
     def __init__(self, delta=0.1, sigma=0.1, step_size=None, n_steps=500, score_estimator="auto", n_neighbors=32,
                  n_noise=4, n_remainder=50, n_quad=8, neighbor_search="auto", search_params=None, score_params=None,
-                 integrator="lm", moment_match=True, target_covariance="data", init="gaussian", random_state=None,
-                 progress=False):
+                 integrator="lm", moment_match=True, target_covariance="data", init="gaussian", pullback="paper",
+                 retraction="polar", random_state=None, progress=False):
         self.delta, self.sigma, self.step_size, self.n_steps = delta, sigma, step_size, n_steps
         self.score_estimator, self.n_neighbors, self.n_noise = score_estimator, n_neighbors, n_noise
         self.n_remainder, self.n_quad, self.neighbor_search = n_remainder, n_quad, neighbor_search
         self.search_params, self.score_params, self.integrator = search_params, score_params, integrator
         self.moment_match, self.target_covariance, self.init = moment_match, target_covariance, init
+        self.pullback, self.retraction = pullback, retraction
         self.random_state, self.progress = random_state, progress
+
+    def _target_factor(self, Sigma, L):
+        self.pullback_ = self.pullback
+        self.retraction_ = self.retraction if self.moment_match else None
+        if self.pullback == "paper":
+            return L
+        d = len(Sigma)
+        try:
+            chol = np.linalg.cholesky(Sigma) if L.shape[1] == d else None
+        except np.linalg.LinAlgError:
+            chol = None
+        if chol is None:
+            raise ValueError(f"pullback='authors' uses the Cholesky factor of Sigma* (as the authors' code does), which "
+                             f"needs a full-rank Sigma*; here Sigma* has rank {L.shape[1]} < d = {d} (or is not "
+                             f"numerically positive definite). Use target_covariance='mixture' (Sigma_x + delta^2 I, "
+                             f"full rank, the authors' target) or pullback='paper'")
+        return chol
+
+    def _gradient(self, mu, L):
+        return pulled_back_gradient(self.score_, mu, L, self.pullback)
+
+    def _retract_start(self, Y):
+        return retract(Y) if self.retraction == "polar" else qr_retract(Y)
 
     def _init_state(self, Y, grad, rng):
         return init_state(Y, rng)
 
     def _kernel(self, grad):
-        return make_kernel(self.integrator, grad, self.step_size_, bool(self.moment_match))
+        return make_kernel(self.integrator, grad, self.step_size_, bool(self.moment_match), retraction=self.retraction)
 
     def _trace_extra(self, state, info):
         return {"potential": float(info.potential.mean())}

@@ -19,12 +19,14 @@ from .score import make_score_estimator
 __all__ = ['stein_multipliers', 'SteinKineticSampler']
 
 # %% ../nbs/13_stein_kinetic.ipynb #7928542f
-def stein_multipliers(X, grad_V) -> tuple[np.ndarray, np.ndarray]:
+def stein_multipliers(X, grad_V, covariance=None) -> tuple[np.ndarray, np.ndarray]:
     """Multipliers (lam (d,), Lam (d, d)) of the tilt V + lam.q + (q - x_bar)^T Lam (q - x_bar) / 2 from Stein's identity.
 
     Parameters
     ----------
     X : (N, d) training points; grad_V : (N, d) gradients of V at them, or a callable X -> (N, d).
+    covariance : (d, d) target covariance Sigma of the Lyapunov equation, or None for the data's
+        (1/N); the authors' classifier uses the mixture's, Sigma_x + delta^2 I.
     """
     X = validate_data(X, min_samples=2)
     G = np.asarray(grad_V(X) if callable(grad_V) else grad_V, dtype=float)
@@ -34,9 +36,13 @@ def stein_multipliers(X, grad_V) -> tuple[np.ndarray, np.ndarray]:
     lam = -G.mean(0)
     C = (X - xbar).T @ G / len(X)
     S = np.eye(X.shape[1]) - 0.5 * (C + C.T)
-    Sigma = np.cov(X, rowvar=False, bias=True).reshape(X.shape[1], X.shape[1])
+    d = X.shape[1]
+    Sigma = np.cov(X, rowvar=False, bias=True).reshape(d, d) if covariance is None else np.asarray(covariance, float)
+    if Sigma.shape != (d, d) or not np.allclose(Sigma, Sigma.T):
+        raise ValueError(f"covariance must be a symmetric ({d}, {d}) matrix, got shape {Sigma.shape}")
     if np.linalg.eigvalsh(Sigma)[0] <= 1e-12 * max(np.trace(Sigma), 1e-300):
-        raise ValueError("the data covariance is singular: the Lyapunov equation has no unique solution")
+        raise ValueError("the covariance is singular: the Lyapunov equation has no unique solution "
+                         "(use the mixture covariance Sigma_x + delta^2 I, which is always positive definite)")
     Lam = solve_continuous_lyapunov(Sigma, 2.0 * S)
     return lam, 0.5 * (Lam + Lam.T)
 

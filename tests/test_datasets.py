@@ -393,3 +393,55 @@ def test_load_array_refuses_lying_npy_headers_and_reads_quoted_tables(tmp_path):
     q = tmp_path / "quoted.csv"
     q.write_text('"x","y"\n"1.5","2"\n"3",4e-1\n')
     np.testing.assert_array_equal(load_array(q), [[1.5, 2.0], [3.0, 0.4]])
+
+
+# ---------------------------------------------------------------- farthest-point thinning (issue 30)
+@st.composite
+def points_and_n(draw):
+    N = draw(st.integers(1, 60))
+    d = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(N, d)) * rng.uniform(0.1, 10, size=d)
+    n = draw(st.integers(1, N))
+    return X, n, draw(st.integers(0, 2**16))
+
+
+def _sq_dists(A, B):  # an independent computation (broadcast differences, not the library's loop)
+    return ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1)
+
+
+@given(points_and_n())
+@settings(max_examples=60, deadline=None)
+def test_farthest_point_sample_max_min_property(case):
+    X, n, seed = case
+    S, idx = ds.farthest_point_sample(X, n, random_state=seed, return_index=True)
+    assert S.shape == (n, X.shape[1]) and len(np.unique(idx)) == n
+    np.testing.assert_array_equal(S, X[idx])
+    assert len(np.unique(S, axis=0)) == n                                  # distinct rows (continuous X)
+    np.testing.assert_array_equal(S, ds.farthest_point_sample(X, n, random_state=seed))   # same seed
+    if n >= 2:
+        D = _sq_dists(S, S) + np.diag(np.full(n, np.inf))
+        cover = _sq_dists(X, S).min(axis=1).max()                           # covering radius^2 over X
+        assert cover <= D.min() * (1 + 1e-9) + 1e-300
+        # greedy: each pick after the first is a farthest row from the picks before it
+        for k in range(1, n):
+            far = _sq_dists(X, S[:k]).min(axis=1)
+            assert far[idx[k]] >= far.max() * (1 - 1e-12)
+
+
+def test_farthest_point_sample_bad_input():
+    X = np.random.default_rng(0).normal(size=(10, 2))
+    for bad, err in [(0, ValueError), (-3, ValueError), (11, ValueError), (True, TypeError), (2.5, TypeError),
+                     ("3", TypeError)]:
+        with pytest.raises(err, match="n"):
+            ds.farthest_point_sample(X, bad)
+    with pytest.raises(ValueError, match="exceeds the number of rows"):
+        ds.farthest_point_sample(X, 11)
+    with pytest.raises(TypeError, match="return_index"):
+        ds.farthest_point_sample(X, 2, return_index="yes")
+    with pytest.raises(ValueError):
+        ds.farthest_point_sample(np.array([[0.0, np.nan]]), 1)
+    # the first pick follows the seed; the rest are then determined
+    firsts = {ds.farthest_point_sample(X, 1, random_state=s)[0, 0] for s in range(30)}
+    assert len(firsts) > 1

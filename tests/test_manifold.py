@@ -185,3 +185,47 @@ def test_well_scaled_data_keep_the_previous_factor_bit_for_bit(which):
     previous = np.linalg.cholesky(S) if keep.all() else V[:, keep] * np.sqrt(w[keep])
     mu, Sigma, L = moment_coordinates(X)
     assert np.array_equal(Sigma, S) and np.array_equal(L, previous)
+
+
+# ---------------------------------------------------------------- the authors' variants (issue 30)
+from mmsold.manifold import center, project_uncentred, qr_retract, retract_step  # noqa: E402
+
+
+@given(manifold_point())
+def test_qr_retraction_lands_on_manifold_with_positive_diag_R(pt):
+    Y, rng = pt
+    P, r = Y.shape
+    A = rng.normal(size=Y.shape) * rng.uniform(0.1, 10) + rng.normal(size=r) * 5
+    Q = qr_retract(A)
+    assert np.abs(Q.sum(0)).max() < 1e-10 * P                       # 1^T Y = 0
+    np.testing.assert_allclose(Q.T @ Q, P * np.eye(r), atol=1e-10 * P)  # Y^T Y = P I
+    # R = Q^T C A / sqrt(P) is upper triangular with a positive diagonal, and Q R reproduces C A
+    R = Q.T @ center(A) / np.sqrt(P)
+    scale = np.abs(R).max()
+    assert np.abs(np.tril(R, -1)).max() <= 1e-10 * scale
+    assert np.all(np.diag(R) > 0)
+    np.testing.assert_allclose(Q @ R / np.sqrt(P), center(A), atol=1e-10 * np.abs(A).max() * r)
+
+
+@given(manifold_point())
+def test_qr_step_is_qr_of_the_tangent_step(pt):
+    "The missing centring in the authors' projection is immaterial: C(Y + Pi_nc(xi)) = Y + Pi_Y(xi)."
+    Y, rng = pt
+    xi = 0.1 * rng.normal(size=Y.shape) + rng.normal(size=Y.shape[1])
+    np.testing.assert_allclose(center(project_uncentred(Y, xi)), tangent_project(Y, xi), atol=1e-12)
+    np.testing.assert_allclose(retract_step(Y, xi, "qr"), qr_retract(Y + tangent_project(Y, xi)), atol=1e-10)
+
+
+def test_pullback_authors_is_GZ_LT_and_paper_is_GZ_L():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3)) @ rng.normal(size=(3, 3))
+    mu, Sigma, L = moment_coordinates(X)
+    Lc = np.linalg.cholesky(Sigma)                                   # independent: numpy's Cholesky
+    G_Z = rng.normal(size=(7, 3))
+    assert np.array_equal(pullback_gradient(G_Z, Lc, "authors"), G_Z @ Lc.T)
+    assert np.array_equal(pullback_gradient(G_Z, L), G_Z @ L)
+    assert np.array_equal(pullback_gradient(G_Z, L, "paper"), pullback_gradient(G_Z, L))
+    # written out entrywise: (G_Z L^T)_ij = sum_k G_ik L_jk
+    manual = np.array([[sum(G_Z[i, k] * Lc[j, k] for k in range(3)) for j in range(3)] for i in range(7)])
+    np.testing.assert_allclose(pullback_gradient(G_Z, Lc, "authors"), manual, rtol=1e-13, atol=1e-13)
+    assert not np.allclose(pullback_gradient(G_Z, Lc, "authors"), pullback_gradient(G_Z, Lc))

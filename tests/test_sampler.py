@@ -151,3 +151,122 @@ def test_trace_moves_show_the_swing_above_the_bound(seed):
         assert np.all(tr["move"] >= 0) and tr["cov_error"].max() < 1e-10
         out[frac] = np.median(tr["move_cosine"][20:])
     assert out[3.0] < -0.3 < 0.3 < out[0.1]
+
+
+# ---------------------------------------------------------------- the authors' pull-back and retraction (issue 30)
+def _tiny():
+    rng = np.random.default_rng(11)
+    return rng.normal(size=(30, 2)) @ np.array([[1.0, 0.0], [0.9, 0.4]])
+
+
+class _FixedScore:
+    "A score estimator stub returning a known score s(Z) = -A Z (V = 0): the pull-back is all that is tested."
+    def __init__(self, A):
+        self.A = A
+
+    def __call__(self, Z, rng=None):
+        return -Z @ self.A.T, np.zeros(len(Z))
+
+    def reset(self):
+        pass
+
+
+@pytest.mark.parametrize("moment_match", [True, False])
+def test_authors_pullback_reproduces_GZ_LT_and_default_GZ_L(moment_match):
+    X = _tiny()
+    A = np.array([[2.0, 0.3], [-0.7, 1.0]])
+    Y = np.random.default_rng(0).normal(size=(6, 2))
+    for pullback in ("paper", "authors"):
+        est = MMSOLD(delta=0.3, sigma=0.1, n_steps=2, pullback=pullback, moment_match=moment_match).fit(X)
+        est.score_ = _FixedScore(A)
+        mu, L = est.mean_, est.factor_
+        Lc = np.linalg.cholesky(est.covariance_)
+        np.testing.assert_array_equal(L, Lc)                          # full rank: the factor is the Cholesky one
+        np.testing.assert_allclose(Lc @ Lc.T, np.cov(X.T, bias=True), atol=1e-13)
+        G, _ = est._gradient(mu, L)(Y, None)
+        G_Z = (mu + Y @ Lc.T) @ A.T                                   # grad V = -s at the particles
+        expected = G_Z @ Lc.T if pullback == "authors" else G_Z @ Lc
+        np.testing.assert_array_equal(G, expected)
+
+
+def test_defaults_bit_identical_to_paper_polar():
+    X = _tiny()
+    for kw in (dict(), dict(integrator="em", init="data", target_covariance="mixture"), dict(moment_match=False)):
+        a = MMSOLD(delta=0.3, sigma=0.1, n_steps=20, random_state=4, **kw).fit(X).sample(25)
+        b = MMSOLD(delta=0.3, sigma=0.1, n_steps=20, random_state=4, pullback="paper", retraction="polar",
+                   **kw).fit(X).sample(25)
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("pullback,retraction", [("authors", "polar"), ("paper", "qr"), ("authors", "qr")])
+def test_authors_options_keep_exact_moments_and_are_recorded(pullback, retraction):
+    X = _tiny()
+    est = MMSOLD(delta=0.3, sigma=0.1, n_steps=20, random_state=4, pullback=pullback, retraction=retraction).fit(X)
+    Z = est.sample(25)
+    np.testing.assert_allclose(Z.mean(0), X.mean(0), atol=1e-12)
+    np.testing.assert_allclose(np.cov(Z.T, bias=True), np.cov(X.T, bias=True), atol=1e-11)
+    assert (est.pullback_, est.retraction_) == (pullback, retraction)
+    assert not np.array_equal(Z, MMSOLD(delta=0.3, sigma=0.1, n_steps=20, random_state=4).fit(X).sample(25))
+    np.testing.assert_array_equal(Z, est.sample(25))                   # same seed, same output
+
+
+def test_authors_options_validated_and_rank_deficient_refused():
+    X = _tiny()
+    with pytest.raises(ValueError, match="'pullback' parameter"):
+        MMSOLD(pullback="cholesky").fit(X)
+    with pytest.raises(ValueError, match="'retraction' parameter"):
+        MMSOLD(retraction="svd").fit(X)
+    Xd = np.c_[X, X.sum(1)]
+    with pytest.raises(ValueError, match="full-rank Sigma"):
+        MMSOLD(pullback="authors").fit(Xd)
+    est = MMSOLD(pullback="authors", target_covariance="mixture", delta=0.3, n_steps=3).fit(Xd)
+    np.testing.assert_allclose(est.factor_, np.linalg.cholesky(np.cov(Xd.T, bias=True) + 0.09 * np.eye(3)), atol=1e-12)
+    assert np.array_equal(est.factor_, np.tril(est.factor_))
+    assert MMSOLD(moment_match=False, retraction="qr").fit(X).retraction_ is None
+
+
+# ---------------------------------------------------------------- the displaced-cluster warning (issue 30)
+from mmsold.sampler import DisplacedParticlesWarning, displacement  # noqa: E402
+from mmsold.datasets import two_spirals  # noqa: E402
+
+
+def _grid_of_modes(k=4, n=1000, width=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    g = np.arange(k) - (k - 1) / 2
+    C = np.stack(np.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    return C[rng.integers(len(C), size=n)] + width * rng.standard_normal((n, 2))
+
+
+def test_displaced_cluster_state_warns():
+    # tight, well separated modes from the Gaussian start: some modes empty, clusters shifted off the data
+    X = _grid_of_modes()
+    est = MMSOLD(delta=0.05, sigma=0.05, n_steps=200, random_state=0).fit(X)
+    with pytest.warns(DisplacedParticlesWarning, match="init='data'"):
+        Z = est.sample(200)
+    # independent check of the recorded share: distances by brute force
+    D = np.sqrt(((Z[:, None] - X[None]) ** 2).sum(-1)).min(1)
+    Dx = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1)) + np.diag(np.full(len(X), np.inf))
+    scale = max(0.05 * np.sqrt(2), np.quantile(Dx.min(1), 0.95))
+    assert est.displaced_share_ == pytest.approx(np.mean(D > 2 * scale))
+    assert est.displaced_share_ > 0.05
+
+
+@pytest.mark.parametrize("case", ["grid, data start", "checkerboard", "spirals"])
+def test_no_displacement_warning_on_settled_runs(case):
+    if case == "grid, data start":
+        X, kw, P = _grid_of_modes(), dict(delta=0.05, sigma=0.05, n_steps=200, init="data"), 200
+    else:  # the quick-start settings of the README
+        X = checkerboard(1000, random_state=0) if case == "checkerboard" else two_spirals(1000, random_state=0)
+        kw, P = dict(delta=0.2, sigma=0.2, n_steps=300, n_neighbors=16, n_noise=4), 1000
+    est = MMSOLD(random_state=0, **kw).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DisplacedParticlesWarning)
+        est.sample(P)
+    assert est.displaced_share_ < 0.05
+
+
+def test_displacement_of_mixture_draws_is_small():
+    rng = np.random.default_rng(1)
+    X = _grid_of_modes(seed=1)
+    Z = X[rng.integers(0, len(X), 500)] + 0.05 * rng.standard_normal((500, 2))   # draws of p_delta
+    assert displacement(Z, X, 0.05)[0] < 0.01

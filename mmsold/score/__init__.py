@@ -79,4 +79,5 @@ def make_score_estimator(name: str, X, delta, sigma, **options) -> ScoreEstimato
 # %% ../../nbs/01b_score.ipynb #3add2411
 from .smoothing import ExactScore, MonteCarloScore, QuadratureScore  # noqa: E402  (registers them)
 from .nearest_remainder import NearestRemainderScore, nearest_remainder_score  # noqa: E402
+from .shared import SharedDrawScore  # noqa: E402  (registers "shared")
 from ..tilt.convolution import TabulatedScore  # noqa: E402  (registers "grid")

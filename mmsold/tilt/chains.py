@@ -79,6 +79,17 @@ class StochasticTiltSolution:
         return n_se * self.theta_se
 
 # %% ../../nbs/11c_tilt_chains.ipynb #de2c6762
+def _covariance_factor(covariance, d: int) -> np.ndarray:
+    "Cholesky factor (d, d) of a given target covariance, checked to be symmetric positive definite."
+    S = np.asarray(covariance, dtype=float)
+    if S.shape != (d, d) or not np.all(np.isfinite(S)) or not np.allclose(S, S.T):
+        raise ValueError(f"covariance must be a finite symmetric ({d}, {d}) matrix, got shape {S.shape}")
+    try:
+        return np.linalg.cholesky(0.5 * (S + S.T))
+    except np.linalg.LinAlgError:
+        raise ValueError("covariance must be positive definite (for example Sigma_x + delta^2 I)") from None
+
+
 def _robbins_monro(run, W: LangevinState, target, n_iter, n_inner, gain, decay):
     "The Robbins-Monro iterations with `run(theta, W, n, observe) -> W`: (Polyak-averaged theta, Cov(T) estimate H, chains, gradient norms)."
     m = len(target)
@@ -98,7 +109,7 @@ def _robbins_monro(run, W: LangevinState, target, n_iter, n_inner, gain, decay):
 
 def solve_tilt_stochastic(X, delta, sigma, n_chains=200, n_iter=150, n_inner=5, n_burn=200, n_eval=400,
                           step_size=None, gain=1.0, decay=0.7, score_estimator="quadrature", n_quad=8, n_noise=1,
-                          n_neighbors=None, random_state=None) -> StochasticTiltSolution:
+                          n_neighbors=None, covariance=None, random_state=None) -> StochasticTiltSolution:
     """Multipliers (lam, Lam) of pi_MM in any dimension by Robbins-Monro on the dual.
 
     Parameters
@@ -119,6 +130,9 @@ def solve_tilt_stochastic(X, delta, sigma, n_chains=200, n_iter=150, n_inner=5, 
         or a built estimator.
     n_quad, n_noise, n_neighbors
         Options of the score estimator (those it does not take are ignored).
+    covariance : array-like of shape (d, d) or None
+        The target covariance Sigma*; None uses the data's (1/N). A positive definite one (for
+        example the mixture's, Sigma_x + delta^2 I) puts the chains in all of R^d.
     random_state : None, int or numpy.random.Generator
         Seed; the same seed gives the same result.
 
@@ -136,6 +150,8 @@ def solve_tilt_stochastic(X, delta, sigma, n_chains=200, n_iter=150, n_inner=5, 
     step_size = check_real("step_size", step_size, low=0, low_open=True, allow_none=True)
     rng = as_generator(random_state)
     mu, _, L = moment_coordinates(X)
+    if covariance is not None:
+        L = _covariance_factor(covariance, X.shape[1])
     r = L.shape[1]
     score = make_tilt_score(X, delta, sigma, score_estimator, n_quad=n_quad, n_noise=n_noise, n_neighbors=n_neighbors)
     score.reset()

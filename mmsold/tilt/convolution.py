@@ -137,7 +137,7 @@ SCORE_ESTIMATORS["grid"] = TabulatedScore
 
 # %% ../../nbs/11b_tilt_convolution.ipynb #a8e3bdfe
 def solve_tilt_on_grid(X, delta, sigma, axes=None, potential="auto", n_quad=32, tol=1e-11,
-                       max_iter=50) -> TiltSolution:
+                       max_iter=50, covariance=None) -> TiltSolution:
     """Lagrange multipliers (lam, Lam) of pi_MM for data X (N, d), d <= 2, by Newton on a tensor grid.
 
     Parameters
@@ -156,6 +156,9 @@ def solve_tilt_on_grid(X, delta, sigma, axes=None, potential="auto", n_quad=32, 
         Gauss-Hermite nodes per axis.
     tol, max_iter
         Passed to `solve_tilt`.
+    covariance : array-like of shape (d, d) or None
+        The target covariance; None uses the data's (1/N), for example Sigma_x + delta^2 I for the
+        mixture's.
 
     Returns
     -------
@@ -176,8 +179,13 @@ def solve_tilt_on_grid(X, delta, sigma, axes=None, potential="auto", n_quad=32, 
         raise ValueError(f"need one axis per data dimension ({X.shape[1]}), got {len(axes)}")
     n_quad = check_int("n_quad", n_quad)
     mu, Sigma, L = moment_coordinates(X)
-    if L.shape[1] < X.shape[1]:
-        raise ValueError("the data covariance is singular; the grid solver needs full-rank data")
+    if covariance is not None:
+        Sigma = np.asarray(covariance, dtype=float)
+        if Sigma.shape != (X.shape[1],) * 2:
+            raise ValueError(f"covariance must have shape {(X.shape[1],) * 2}, got {Sigma.shape}")
+    elif L.shape[1] < X.shape[1]:
+        raise ValueError("the data covariance is singular; the grid solver needs full-rank data "
+                         "(or pass a positive definite covariance)")
     V = None
     if potential != "quadrature":
         try:

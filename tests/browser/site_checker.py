@@ -13,13 +13,18 @@ problems, empty when all is well. For every page:
 
 The search page must find `search_term` ("retraction"). Screenshots go to `screens_dir`.
 
+`check_results(site_dir)` checks the Results section: the landing page links to it, and a results
+page shows a table with rows and a figure that loaded.
+
 CLI: python tests/browser/site_checker.py _site [--screens _site/_screens]
 """
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import functools
 import http.server
+import os
 import re
 import sys
 import tempfile
@@ -98,14 +103,15 @@ def _is_local(url: str) -> bool:
 
 
 def check_site(site_dir, screens_dir=None, pages=None, search_term: str | None = "retraction",
-               chromium: str = CHROMIUM, timeout_ms: int = 30000, full_page: bool = True) -> list[str]:
+               chromium: str = CHROMIUM, timeout_ms: int = 30000, full_page: bool = True,
+               workers: int | None = None) -> list[str]:
     """Open the pages of the built site in headless Chromium and return a list of problems.
 
     `pages`: relative HTML paths to check (default: every page). `search_term`: the search page must
     find it (None skips that check). `screens_dir`: where PNG screenshots go (None: no screenshots).
+    `workers`: browsers checking pages side by side, one per thread (default
+    `MMSOLD_BROWSER_WORKERS` or 2; every page is still checked once, by one of them).
     """
-    from playwright.sync_api import sync_playwright
-
     site_dir = Path(site_dir).resolve()
     if not (site_dir / "index.html").exists():
         return [f"{site_dir}/index.html does not exist: build the site first (docs/build.sh)"]
@@ -115,36 +121,56 @@ def check_site(site_dir, screens_dir=None, pages=None, search_term: str | None =
     if screens_dir is not None:
         screens_dir = Path(screens_dir)
         screens_dir.mkdir(parents=True, exist_ok=True)
-    problems: list[str] = []
-    remote: list[str] = []
+    n = max(1, workers or int(os.environ.get("MMSOLD_BROWSER_WORKERS", "2")))
+    n = min(n, max(1, len(pages) // 8))  # a browser start costs about as much as a few pages
+    chunks = [pages[i::n] for i in range(n)]
+    jobs = [(chunk, search_term if i == 0 else None) for i, chunk in enumerate(chunks)]
     server, base = serve(site_dir)
     try:
-        with tempfile.TemporaryDirectory(prefix="mmsold-chromium-") as profile, sync_playwright() as pw:
-            ctx = pw.chromium.launch_persistent_context(
-                profile, executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900}, service_workers="block")
-
-            def route(r):
-                if _is_local(r.request.url):
-                    r.continue_()
-                else:
-                    remote.append(r.request.url)
-                    r.abort()
-
-            ctx.route("**/*", route)
-            ctx.on("request", lambda req: None if _is_local(req.url) else remote.append(req.url))
-            for rel in pages:
-                problems += [f"{rel}: {p}" for p in _check_page(ctx, base + rel, rel, screens_dir,
-                                                                  timeout_ms, full_page)]
-            if search_term is not None:
-                problems += _check_search(ctx, base, search_term, screens_dir, timeout_ms)
-            ctx.close()
+        args = (base, screens_dir, chromium, timeout_ms, full_page)
+        if n == 1:
+            results = [_check_pages(chunk, term, *args) for chunk, term in jobs]
+        else:
+            # one Playwright instance and one browser per thread (Playwright objects stay in their thread)
+            with cf.ThreadPoolExecutor(max_workers=n) as pool:
+                results = list(pool.map(_check_pages, *zip(*[(c, t) + args for c, t in jobs])))
     finally:
         server.shutdown()
         server.server_close()
-    for url in sorted(set(remote)):
+    problems = [p for probs, _ in results for p in probs]
+    remote = {url for _, urls in results for url in urls}
+    for url in sorted(remote):
         problems.append(f"network request to a non-local address: {url}")
     return problems
+
+
+def _check_pages(pages, search_term, base, screens_dir, chromium, timeout_ms, full_page):
+    "One browser checking `pages` (and the search, if `search_term`): (problems, remote addresses)."
+    from playwright.sync_api import sync_playwright
+
+    problems: list[str] = []
+    remote: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="mmsold-chromium-") as profile, sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            profile, executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 900}, service_workers="block")
+
+        def route(r):
+            if _is_local(r.request.url):
+                r.continue_()
+            else:
+                remote.append(r.request.url)
+                r.abort()
+
+        ctx.route("**/*", route)
+        ctx.on("request", lambda req: None if _is_local(req.url) else remote.append(req.url))
+        for rel in pages:
+            problems += [f"{rel}: {p}" for p in _check_page(ctx, base + rel, rel, screens_dir,
+                                                              timeout_ms, full_page)]
+        if search_term is not None:
+            problems += _check_search(ctx, base, search_term, screens_dir, timeout_ms)
+        ctx.close()
+    return problems, remote
 
 
 def _check_page(ctx, url, rel, screens_dir, timeout_ms, full_page) -> list[str]:
@@ -221,6 +247,73 @@ def _check_search(ctx, base, term, screens_dir, timeout_ms) -> list[str]:
         out.append(f"search.html: {type(e).__name__}: {e}")
     finally:
         page.close()
+    return out
+
+
+_JS_RESULTS = r"""() => {
+  const main = document.querySelector('article') || document.body;
+  const visible = el => { const r = el.getBoundingClientRect();
+    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden'; };
+  const tables = Array.from(main.querySelectorAll('table')).filter(visible);
+  const imgs = Array.from(main.querySelectorAll('img')).filter(visible);
+  return {
+    tables: tables.length,
+    rows: tables.length ? tables[0].querySelectorAll('tbody tr').length : 0,
+    images: imgs.length,
+    loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+  };
+}"""
+
+
+def check_results(site_dir, page: str = "results/acceptance_2d.html", chromium: str = CHROMIUM,
+                  timeout_ms: int = 30000, screens_dir=None) -> list[str]:
+    """The Results section: reachable from the landing page by a link, and `page` shows a table and
+    a figure. Returns a list of problems (empty when all is well)."""
+    from playwright.sync_api import sync_playwright
+
+    site_dir = Path(site_dir).resolve()
+    out: list[str] = []
+    server, base = serve(site_dir)
+    try:
+        with tempfile.TemporaryDirectory(prefix="mmsold-chromium-") as profile, sync_playwright() as pw:
+            ctx = pw.chromium.launch_persistent_context(
+                profile, executable_path=chromium, headless=True, args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900}, service_workers="block")
+            ctx.route("**/*", lambda r: r.continue_() if _is_local(r.request.url) else r.abort())
+            tab = ctx.new_page()
+            tab.goto(base + "index.html", wait_until="load", timeout=timeout_ms)
+            # a link in the landing page's text (not only the sidebar) leads to the results overview
+            link = tab.locator("article a[href$='results/index.html']")
+            if link.count() == 0:
+                out.append("index.html: no link to results/index.html in the page text")
+            else:
+                link.first.scroll_into_view_if_needed()
+                link.first.click()
+                tab.wait_for_load_state("load")
+                if not tab.url.endswith("results/index.html"):
+                    out.append(f"index.html: following the results link reached {tab.url}")
+                else:
+                    r = tab.evaluate(_JS_RESULTS)
+                    if r["tables"] == 0 or r["rows"] == 0:
+                        out.append("results/index.html: no visible table of results pages")
+                    if tab.locator(f"article a[href$='{Path(page).name}']").count() == 0:
+                        out.append(f"results/index.html: no link to {Path(page).name}")
+            if not (site_dir / page).exists():
+                out.append(f"{page} does not exist")
+            else:
+                tab.goto(base + page, wait_until="load", timeout=timeout_ms)
+                tab.evaluate(_JS_IMAGES)  # waits for every image to decode
+                r = tab.evaluate(_JS_RESULTS)
+                if r["tables"] == 0 or r["rows"] == 0:
+                    out.append(f"{page}: no visible table with rows")
+                if r["images"] == 0 or r["loaded"] < r["images"]:
+                    out.append(f"{page}: {r['loaded']} of {r['images']} visible figure(s) loaded")
+                if screens_dir is not None:
+                    tab.screenshot(path=str(Path(screens_dir) / "results_page.png"), full_page=False)
+            ctx.close()
+    finally:
+        server.shutdown()
+        server.server_close()
     return out
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from site_checker import check_site, site_pages  # noqa: E402
+from site_checker import check_results, check_site, site_pages  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("SITE_DIR", ROOT / "_site"))
@@ -45,9 +45,34 @@ def broken(site, tmp_path):
 
 
 def test_site_passes(site):
-    problems = check_site(site, screens_dir=site / "_screens")
+    # MMSOLD_SCREENSHOTS=first (set by `make test`): screenshots of the first screen only, which is
+    # cheaper; the checks of every page are the same
+    full = os.environ.get("MMSOLD_SCREENSHOTS", "full") != "first"
+    problems = check_site(site, screens_dir=site / "_screens", full_page=full)
     assert problems == [], "\n".join(problems)
     assert (site / "_screens" / "index.png").stat().st_size > 0
+
+
+def test_results_pages(site):
+    "The Results section is reachable from the landing page; a results page shows a table and a figure."
+    problems = check_results(site, screens_dir=site / "_screens")
+    assert problems == [], "\n".join(problems)
+
+
+def test_results_check_detects_missing_table_and_figure(broken):
+    page = broken / "results" / "acceptance_2d.html"
+    html = page.read_text(encoding="utf-8")
+    html, n_tables = re.subn(r"<table.*?</table>", "", html, flags=re.S)
+    html, n_imgs = re.subn(r"<img[^>]*>", "", html)
+    assert n_tables >= 1 and n_imgs >= 1
+    page.write_text(html, encoding="utf-8")
+    index = broken / "index.html"
+    index.write_text(re.sub(r'href="results/index.html"', 'href="#"', index.read_text(encoding="utf-8")),
+                     encoding="utf-8")
+    problems = check_results(broken)
+    assert any("no link to results/index.html" in p for p in problems), problems
+    assert any("no visible table" in p for p in problems), problems
+    assert any("0 of 0 visible figure(s)" in p for p in problems), problems
 
 
 def test_detects_math_not_rendered(broken):

@@ -7,6 +7,8 @@ __version__ = "0.1.0"
 __all__ = []
 
 # %% ../nbs/index.ipynb #3fcfeb15
+from .classifier import MMSOLDClassifier
+from .density import TiltedDensity
 from .ensembles import sample_ensembles
 from .kinetic import KineticMMSOLD
 from .model_selection import BandwidthSearch

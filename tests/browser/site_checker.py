@@ -233,7 +233,7 @@ def _check_search(ctx, base, term, screens_dir, timeout_ms) -> list[str]:
                 page.wait_for_function(
                     "() => { const n = document.querySelectorAll('#search-results ul.search li').length;"
                     " return document.querySelectorAll('#search-results li p.context').length >= n; }",
-                    timeout=10000)
+                    timeout=60000)
             except Exception:
                 out.append("search.html: result snippets did not all load")
             page.wait_for_timeout(100)

@@ -20,3 +20,12 @@ def skip_without_torch() -> bool:
     if not HAS_TORCH:
         print("skipped: PyTorch is not installed (pip install mmsold[baselines])")
     return not HAS_TORCH
+
+
+def git_head() -> str:
+    "The commit the outputs were made from (`git rev-parse HEAD`), or 'unknown' outside a checkout."
+    import subprocess
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip() or "unknown"
+    except OSError:
+        return "unknown"

@@ -30,7 +30,6 @@ import _cpu  # noqa: F401  (before NumPy: one BLAS thread)
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,7 +45,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _script import output_dir  # noqa: E402
+from _script import output_dir, git_head  # noqa: E402
 from mmsold.potential import smoothed_potential  # noqa: E402
 from mmsold.stein import stein_multipliers  # noqa: E402
 from mmsold.tilt import solve_tilt_on_grid  # noqa: E402
@@ -85,13 +84,6 @@ def energy(V, Z, lam, Lam, mu):
 
 def nll(E_grid, E_test, dx):
     return float(np.mean(E_test) + logsumexp(-E_grid) + 2 * np.log(dx))
-
-
-def git_head() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def main(argv=None):

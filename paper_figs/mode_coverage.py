@@ -25,7 +25,6 @@ import _cpu  # noqa: F401  (before NumPy: one BLAS thread)
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _script import output_dir  # noqa: E402
+from _script import output_dir, git_head  # noqa: E402
 from mmsold.modes import (METHODS, coverage_reference, coverage_run, grid_centres, mixture_sample,  # noqa: E402
                           random_centres, ring_centres)
 
@@ -52,13 +51,6 @@ def law(name: str):
     if name.startswith("ring"):
         return ring_centres(int(name.split()[1]), radius=2.0)
     return random_centres(10, 10, spacing=1.0, random_state=0)
-
-
-def git_head() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def main(argv=None):

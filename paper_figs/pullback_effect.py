@@ -30,7 +30,6 @@ import _cpu  # noqa: F401  (before NumPy: one BLAS thread)
 import argparse
 import json
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -41,7 +40,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from _script import output_dir  # noqa: E402
+from _script import output_dir, git_head  # noqa: E402
 from mmsold.pullback import lyapunov_table, pullback_effect  # noqa: E402
 
 FULL = dict(rhos=[0.19, 0.5, 0.8], n_train=400, delta=0.2, n_particles=5000, n_steps=800,
@@ -52,13 +51,6 @@ COVARIANCES = {"checkerboard [[5.34,1],[1,5.34]]": [[5.34, 1.0], [1.0, 5.34]],
                **{f"unit variances, rho={r}": [[1.0, r], [r, 1.0]] for r in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95)},
                "[[4,1.8],[1.8,1]] (rho=0.9)": [[4.0, 1.8], [1.8, 1.0]],
                "[[1,1.8],[1.8,4]] (rho=0.9, reordered)": [[1.0, 1.8], [1.8, 4.0]]}
-
-
-def git_head() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=HERE, capture_output=True, text=True).stdout.strip()
-    except OSError:
-        return "unknown"
 
 
 def summarise(rows):

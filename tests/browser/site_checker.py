@@ -231,8 +231,9 @@ def _check_search(ctx, base, term, screens_dir, timeout_ms) -> list[str]:
         else:  # snippets are fetched after the summary line; then typeset by _static/search-math.js
             try:
                 page.wait_for_function(
-                    "() => { const n = document.querySelectorAll('#search-results ul.search li').length;"
-                    " return document.querySelectorAll('#search-results li p.context').length >= n; }",
+                    # API-object hits (li.kind-object) never get a snippet in Sphinx's search; pages do
+                    "() => { const n = document.querySelectorAll('#search-results ul.search li:not(.kind-object)').length;"
+                    " return document.querySelectorAll('#search-results li:not(.kind-object) p.context').length >= n; }",
                     timeout=60000)
             except Exception:
                 out.append("search.html: result snippets did not all load")
